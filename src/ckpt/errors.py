@@ -1,0 +1,62 @@
+"""The one exception tree of ckpt: every error the library raises on purpose lives here.
+
+All errors derive from :class:`CheckpointError`; each leaf also derives from the built-in
+exception a caller would naturally catch (``FileNotFoundError``, ``KeyError``, ``ValueError``,
+``TypeError``), so ``except ValueError`` keeps working for code that does not know ckpt.
+Errors carry the ``path`` and ``key`` involved, and their message says what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckpointError",
+    "CheckpointNotFoundError",
+    "ChecksumMismatchError",
+    "CorruptCheckpointError",
+    "InvalidTensorError",
+    "TensorNotFoundError",
+    "UnsupportedCheckpointError",
+]
+
+
+class CheckpointError(Exception):
+    """Root of every error raised by ckpt.
+
+    Attributes:
+        path: the file or checkpoint prefix involved, if any.
+        key: the tensor key involved, if any.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, key: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.key = key
+
+    def __str__(self) -> str:
+        # KeyError would otherwise repr() the message; every ckpt error prints plainly.
+        return self.message
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """The checkpoint (its ``.index`` file, a data shard, or a directory's latest) is missing."""
+
+
+class TensorNotFoundError(CheckpointError, KeyError):
+    """A key that was asked for is not in the checkpoint."""
+
+
+class CorruptCheckpointError(CheckpointError, ValueError):
+    """The checkpoint's bytes are damaged: bad magic, truncation, impossible sizes or shapes."""
+
+
+class ChecksumMismatchError(CorruptCheckpointError):
+    """A stored CRC32C does not match the bytes read (a block of the index or a tensor)."""
+
+
+class UnsupportedCheckpointError(CheckpointError, ValueError):
+    """A valid checkpoint that ckpt cannot read: the V1 format, or a dtype it does not handle."""
+
+
+class InvalidTensorError(CheckpointError, ValueError):
+    """A value given to a writer cannot be stored: unsupported dtype, duplicate key, bad slice."""

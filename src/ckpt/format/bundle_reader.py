@@ -1,0 +1,486 @@
+"""Reading a V2 tensor bundle: parse the index once, then serve tensors from memory-mapped shards.
+
+Opening reads and validates only the ``.index`` file. Tensor bytes are read from a memory map of
+their data shard on demand; their CRC32C is checked before a single byte reaches the caller's
+array, and every size, offset and shape is validated against the files before anything is
+allocated, so a damaged or hostile checkpoint raises a :mod:`ckpt.errors` error instead of
+returning wrong data or exhausting memory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import mmap
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from google.protobuf.message import DecodeError
+
+from ckpt.errors import (
+    CheckpointNotFoundError,
+    ChecksumMismatchError,
+    CorruptCheckpointError,
+    InvalidTensorError,
+    TensorNotFoundError,
+    UnsupportedCheckpointError,
+)
+from ckpt.format import naming, protos, strings
+from ckpt.format.crc import crc32c, mask, unmask
+from ckpt.format.dtypes import DType, from_enum
+from ckpt.format.slices import FULL, TensorSlice, encode_slice_key
+from ckpt.format.table import read_table
+
+_MAX_RANK = 254  # TensorShape's own limit
+_MAX_DIM = (1 << 63) - 1
+_COPY_CHUNK = 8 << 20  # verify-then-copy works in chunks that stay in cache
+_COVERAGE_CELL_LIMIT = 1 << 20
+
+Bounds = tuple[tuple[int, int], ...]
+
+
+def decode_key(raw: bytes) -> str:
+    """Index keys are bytes; names are their UTF-8 text (undecodable bytes kept via surrogates)."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def encode_key(name: str) -> bytes:
+    return name.encode("utf-8", "surrogateescape")
+
+
+@dataclass(frozen=True)
+class BundleEntry:
+    """One ``BundleEntryProto``: where a tensor (or one stored slice of it) lives."""
+
+    key: str
+    dtype: DType
+    shape: tuple[int, ...]
+    shard_id: int
+    offset: int
+    size: int
+    crc32c: int  # masked, as stored
+    slices: tuple[TensorSlice, ...]
+
+    @property
+    def num_elements(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    @property
+    def is_sliced(self) -> bool:
+        return bool(self.slices)
+
+
+def _parse_entry(key: str, value: bytes, num_shards: int, path: str) -> BundleEntry:
+    try:
+        proto = protos.BundleEntryProto.FromString(value)
+    except DecodeError:
+        raise CorruptCheckpointError(
+            f"{path}: entry {key!r} is not a valid BundleEntryProto", path=path, key=key
+        ) from None
+    dims = proto.shape.dim
+    if len(dims) > _MAX_RANK or proto.shape.unknown_rank:
+        raise CorruptCheckpointError(f"{path}: entry {key!r} has an invalid shape", path=path, key=key)
+    shape = tuple(int(d.size) for d in dims)
+    if any(d < 0 or d > _MAX_DIM for d in shape):
+        raise CorruptCheckpointError(
+            f"{path}: invalid tensor shape {list(shape)} for {key!r}", path=path, key=key
+        )
+    slices = tuple(TensorSlice.from_proto(s) for s in proto.slices)
+    for s in slices:
+        if not s.fits(shape):
+            raise CorruptCheckpointError(
+                f"{path}: slice {s} of {key!r} does not fit its shape {list(shape)}",
+                path=path, key=key,
+            )
+    dtype = from_enum(int(proto.dtype))
+    if not slices:
+        if not 0 <= proto.shard_id < num_shards or proto.offset < 0 or proto.size < 0:
+            raise CorruptCheckpointError(
+                f"{path}: entry {key!r} points to shard {proto.shard_id} offset {proto.offset} "
+                f"size {proto.size}, outside the checkpoint's {num_shards} shard(s)",
+                path=path, key=key,
+            )
+        if dtype.numpy is not None and not dtype.is_string:
+            expected = dtype.itemsize
+            for d in shape:
+                expected *= d
+            if expected != proto.size:
+                raise CorruptCheckpointError(
+                    f"{path}: invalid size in bundle entry {key!r}: stored size {proto.size}, "
+                    f"expected {expected} for {dtype.name}{list(shape)}",
+                    path=path, key=key,
+                )
+    return BundleEntry(key, dtype, shape, int(proto.shard_id), int(proto.offset),
+                       int(proto.size), int(proto.crc32c), slices)
+
+
+def _parse_header(value: bytes, path: str) -> tuple[int, bool]:
+    try:
+        header = protos.BundleHeaderProto.FromString(value)
+    except DecodeError:
+        raise CorruptCheckpointError(f"{path}: the bundle header is not valid", path=path) from None
+    version = header.version
+    if version.producer < 0 or version.min_consumer > 1 or 1 in version.bad_consumers:
+        raise UnsupportedCheckpointError(
+            f"{path}: checkpoint version (producer {version.producer}, min consumer "
+            f"{version.min_consumer}) is not readable by this reader (consumer version 1)",
+            path=path,
+        )
+    if header.num_shards < 1:
+        raise CorruptCheckpointError(f"{path}: header declares {header.num_shards} shards", path=path)
+    if header.endianness not in (protos.LITTLE_ENDIAN, protos.BIG_ENDIAN):
+        raise CorruptCheckpointError(f"{path}: unknown endianness {header.endianness}", path=path)
+    return int(header.num_shards), header.endianness == protos.BIG_ENDIAN
+
+
+def _swap_to_native(array: np.ndarray) -> None:
+    """Byte-swap a big-endian-stored numeric array in place (complex: each half separately)."""
+    if array.dtype.itemsize == 1:
+        return
+    if array.dtype.kind == "c":
+        half = np.dtype(np.float32 if array.dtype.itemsize == 8 else np.float64)
+        array.view(half).byteswap(inplace=True)
+    else:
+        array.view(np.dtype(f"u{array.dtype.itemsize}")).byteswap(inplace=True)
+
+
+class BundleReader:
+    """Reads one V2 checkpoint given its prefix. Thread-safe for concurrent reads.
+
+    Args:
+        prefix: the checkpoint prefix (``dir/ckpt-3``), without ``.index``.
+        verify: default for CRC32C verification of tensor bytes when they are read.
+    """
+
+    def __init__(self, prefix: str, *, verify: bool = True) -> None:
+        self.prefix = os.fspath(prefix)
+        self.verify = verify
+        index_path = naming.index_filename(self.prefix)
+        try:
+            with open(index_path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            raise CheckpointNotFoundError(
+                f"no checkpoint at {self.prefix!r}: {index_path} does not exist", path=self.prefix
+            ) from None
+        except IsADirectoryError:
+            raise CheckpointNotFoundError(f"{index_path} is a directory", path=self.prefix) from None
+        table = read_table(raw, index_path)
+        if not table or table[0][0] != b"":
+            raise CorruptCheckpointError(
+                f"{index_path}: failed to seek to header entry; the file is corrupt or not a "
+                "checkpoint index", path=index_path,
+            )
+        self.num_shards, self.big_endian = _parse_header(table[0][1], index_path)
+        self._entries: dict[str, BundleEntry] = {}
+        for raw_key, value in table[1:]:
+            key = decode_key(raw_key)
+            self._entries[key] = _parse_entry(key, value, self.num_shards, index_path)
+        self._index_path = index_path
+        # Slice entries referenced by a full entry are hidden from listings (as TF's reader does).
+        hidden: set[str] = set()
+        for entry in self._entries.values():
+            for s in entry.slices:
+                hidden.add(decode_key(encode_slice_key(encode_key(entry.key), s)))
+        self._visible = [k for k in self._entries if k not in hidden]
+        self._shards: dict[int, tuple[Any, int]] = {}
+        self._lock = threading.Lock()
+        self._verified: set[str] = set()
+        self._closed = False
+
+    # --- metadata ---
+
+    def keys(self) -> list[str]:
+        """Tensor names in index order (bytewise), slice entries hidden."""
+        return list(self._visible)
+
+    def raw_keys(self) -> list[str]:
+        """Every entry key, slice entries included."""
+        return list(self._entries)
+
+    def entry(self, key: str) -> BundleEntry:
+        try:
+            return self._entries[key]
+        except KeyError:
+            raise TensorNotFoundError(
+                f"Key {key} not found in checkpoint {self.prefix}", path=self.prefix, key=key
+            ) from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def __len__(self) -> int:
+        return len(self._visible)
+
+    # --- data shards ---
+
+    def _shard(self, shard_id: int) -> tuple[Any, int]:
+        """A memory map (or ``b""`` for an empty file) of one data shard and its length."""
+        with self._lock:
+            if self._closed:
+                raise ValueError(f"reader for {self.prefix} is closed")
+            found = self._shards.get(shard_id)
+            if found is not None:
+                return found
+            path = naming.data_filename(self.prefix, shard_id, self.num_shards)
+            try:
+                with open(path, "rb") as f:
+                    length = os.fstat(f.fileno()).st_size
+                    buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if length else b""
+            except FileNotFoundError:
+                raise CheckpointNotFoundError(
+                    f"data file {path} of checkpoint {self.prefix} is missing", path=path
+                ) from None
+            self._shards[shard_id] = (buf, length)
+            return buf, length
+
+    def _raw_bytes(self, entry: BundleEntry) -> np.ndarray:
+        """The stored bytes of an unsliced entry as a read-only uint8 view of the data shard."""
+        buf, length = self._shard(entry.shard_id)
+        if entry.offset + entry.size > length:
+            path = naming.data_filename(self.prefix, entry.shard_id, self.num_shards)
+            raise CorruptCheckpointError(
+                f"{path} is truncated: tensor {entry.key!r} needs bytes "
+                f"[{entry.offset}, {entry.offset + entry.size}) but the file has {length}",
+                path=path, key=entry.key,
+            )
+        if entry.size == 0:
+            return np.empty(0, np.uint8)
+        return np.frombuffer(buf, np.uint8, entry.size, entry.offset)
+
+    def _checksum_error(self, entry: BundleEntry, computed: int) -> ChecksumMismatchError:
+        path = naming.data_filename(self.prefix, entry.shard_id, self.num_shards)
+        return ChecksumMismatchError(
+            f"checksum mismatch for tensor {entry.key!r} in {path} ({entry.size} bytes at offset "
+            f"{entry.offset}): stored {unmask(entry.crc32c):#010x}, computed "
+            f"{unmask(computed):#010x}. The data file is corrupt.",
+            path=path, key=entry.key,
+        )
+
+    def _verify(self, entry: BundleEntry, raw: np.ndarray) -> None:
+        if entry.key in self._verified:
+            return
+        computed = mask(crc32c(raw))
+        if computed != entry.crc32c:
+            raise self._checksum_error(entry, computed)
+        self._verified.add(entry.key)
+
+    def _require_readable(self, entry: BundleEntry) -> None:
+        if entry.dtype.numpy is None:
+            raise UnsupportedCheckpointError(
+                f"tensor {entry.key!r} in {self.prefix} has dtype {entry.dtype.name}, which "
+                "ckpt cannot read", path=self.prefix, key=entry.key,
+            )
+
+    def _read_strings(self, entry: BundleEntry, verify: bool) -> np.ndarray:
+        raw = self._raw_bytes(entry)
+        try:
+            elements, computed = strings.decode(
+                raw, entry.num_elements, big_endian=self.big_endian, verify=verify
+            )
+        except strings.StringDecodeError as exc:
+            raise CorruptCheckpointError(
+                f"string tensor {entry.key!r} in {self.prefix} is corrupt: {exc}",
+                path=self.prefix, key=entry.key,
+            ) from None
+        if verify and computed != entry.crc32c:
+            raise self._checksum_error(entry, computed)
+        return strings.to_array(elements, entry.shape)
+
+    # --- reading tensors ---
+
+    def read(self, key: str, *, out: np.ndarray | None = None, verify: bool | None = None) -> np.ndarray:
+        """Read a whole tensor (assembling sliced tensors), optionally into ``out``."""
+        entry = self.entry(key)
+        full = tuple((0, d) for d in entry.shape)
+        return self.read_region(key, full, out=out, verify=verify)
+
+    def read_region(self, key: str, bounds: Bounds, *, out: np.ndarray | None = None,
+                    verify: bool | None = None) -> np.ndarray:
+        """Read the hyper-rectangle ``bounds`` (``(start, stop)`` per dim) of tensor ``key``."""
+        verify = self.verify if verify is None else verify
+        entry = self.entry(key)
+        self._require_readable(entry)
+        shape = tuple(stop - start for start, stop in bounds)
+        if len(bounds) != len(entry.shape) or any(
+            not 0 <= start <= stop <= dim for (start, stop), dim in zip(bounds, entry.shape, strict=True)
+        ):
+            raise InvalidTensorError(
+                f"region {list(bounds)} is outside tensor {key!r} of shape {list(entry.shape)}",
+                path=self.prefix, key=key,
+            )
+        pieces = self._pieces(entry, bounds)
+        dtype = entry.dtype.numpy
+        assert dtype is not None
+        if out is not None:
+            _check_out(out, shape, dtype, key)
+        whole = bounds == tuple((0, d) for d in entry.shape)
+        if not entry.is_sliced and whole:
+            if not entry.dtype.is_string:
+                return self._read_whole(entry, out, verify)
+            if out is None:
+                return self._read_strings(entry, verify)
+        result = out if out is not None else np.empty(shape, dtype)
+        for piece_bounds, piece in pieces:
+            values = self._read_piece(piece, verify)
+            inter = _intersect(piece_bounds, bounds)
+            src = tuple(slice(a - p0, b - p0) for (a, b), (p0, _) in zip(inter, piece_bounds, strict=True))
+            dst = tuple(slice(a - r0, b - r0) for (a, b), (r0, _) in zip(inter, bounds, strict=True))
+            result[dst] = values[src]
+        return result
+
+    def _read_piece(self, entry: BundleEntry, verify: bool) -> np.ndarray:
+        """A stored piece as an array: strings decoded, numeric a verified read-only view."""
+        if entry.dtype.is_string:
+            return self._read_strings(entry, verify)
+        raw = self._raw_bytes(entry)
+        if verify:
+            self._verify(entry, raw)
+        assert entry.dtype.numpy is not None
+        values = raw.view(entry.dtype.numpy).reshape(entry.shape)
+        if self.big_endian:
+            values = values.copy()
+            _swap_to_native(values)
+        return values
+
+    def _read_whole(self, entry: BundleEntry, out: np.ndarray | None, verify: bool) -> np.ndarray:
+        raw = self._raw_bytes(entry)
+        if verify:
+            # Verify every byte before copying any, so a corrupt tensor never lands in ``out``.
+            self._verify(entry, raw)
+        assert entry.dtype.numpy is not None
+        if out is None:
+            out = np.empty(entry.shape, entry.dtype.numpy)
+        if out.flags.c_contiguous:
+            dst = out.reshape(-1).view(np.uint8)
+            for start in range(0, entry.size, _COPY_CHUNK):
+                stop = min(start + _COPY_CHUNK, entry.size)
+                dst[start:stop] = raw[start:stop]
+        else:
+            out[...] = raw.view(entry.dtype.numpy).reshape(entry.shape)
+        if self.big_endian:
+            _swap_to_native(out)
+        return out
+
+    def view(self, key: str) -> np.ndarray:
+        """A zero-copy, read-only, **unverified** array over the memory-mapped data."""
+        entry = self.entry(key)
+        self._require_readable(entry)
+        if entry.is_sliced or entry.dtype.is_string or self.big_endian:
+            raise InvalidTensorError(
+                f"tensor {key!r} cannot be viewed without copying (it is sliced, a string or "
+                "big-endian); use get_tensor", path=self.prefix, key=key,
+            )
+        assert entry.dtype.numpy is not None
+        return self._raw_bytes(entry).view(entry.dtype.numpy).reshape(entry.shape)
+
+    def verify_tensor(self, key: str) -> None:
+        """Check one entry's CRC32C (every stored piece of a sliced tensor) without copying."""
+        entry = self.entry(key)
+        targets = [self.entry(decode_key(encode_slice_key(encode_key(key), s)))
+                   for s in entry.slices] if entry.is_sliced else [entry]
+        for target in targets:
+            if target.dtype.is_string:
+                self._read_strings(target, True)
+            elif target.dtype.numpy is not None:
+                self._verify(target, self._raw_bytes(target))
+
+    def _pieces(self, entry: BundleEntry, bounds: Bounds) -> list[tuple[Bounds, BundleEntry]]:
+        """Stored pieces intersecting ``bounds``, after checking they cover it."""
+        if not entry.is_sliced:
+            return [(tuple((0, d) for d in entry.shape), entry)]
+        pieces = []
+        for s in entry.slices:
+            slice_key = decode_key(encode_slice_key(encode_key(entry.key), s))
+            piece = self._entries.get(slice_key)
+            piece_bounds = s.bounds(entry.shape)
+            if piece is None or piece.is_sliced:
+                raise CorruptCheckpointError(
+                    f"{self.prefix}: slice {s} of {entry.key!r} has no valid slice entry",
+                    path=self.prefix, key=entry.key,
+                )
+            if piece.shape != s.shape(entry.shape) or piece.dtype.value != entry.dtype.value:
+                raise CorruptCheckpointError(
+                    f"{self.prefix}: slice {s} of {entry.key!r} is stored as "
+                    f"{piece.dtype.name}{list(piece.shape)}, expected "
+                    f"{entry.dtype.name}{list(s.shape(entry.shape))}",
+                    path=self.prefix, key=entry.key,
+                )
+            if _volume(_intersect(piece_bounds, bounds)) > 0:
+                pieces.append((piece_bounds, piece))
+        if _volume(bounds) and not _covers([b for b, _ in pieces], bounds):
+            raise CorruptCheckpointError(
+                f"{self.prefix}: does not have sufficient slices for partitioned tensor "
+                f"{entry.key!r} to read region {list(bounds)}",
+                path=self.prefix, key=entry.key,
+            )
+        return pieces
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for buf, _ in self._shards.values():
+                if isinstance(buf, mmap.mmap):
+                    try:
+                        buf.close()
+                    except BufferError:
+                        pass  # views handed out by ``view`` still use it; freed with them
+            self._shards.clear()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._visible)
+
+
+def _check_out(out: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, key: str) -> None:
+    if not isinstance(out, np.ndarray):
+        raise InvalidTensorError(f"out for {key!r} must be a NumPy array", key=key)
+    if out.shape != shape or out.dtype != dtype:
+        raise InvalidTensorError(
+            f"out for {key!r} is {out.dtype}{list(out.shape)}, the tensor is {dtype}{list(shape)}",
+            key=key,
+        )
+    if not out.flags.writeable:
+        raise InvalidTensorError(f"out for {key!r} is read-only", key=key)
+
+
+def _intersect(a: Bounds, b: Bounds) -> Bounds:
+    return tuple((max(a0, b0), max(max(a0, b0), min(a1, b1))) for (a0, a1), (b0, b1) in zip(a, b, strict=True))
+
+
+def _volume(bounds: Bounds) -> int:
+    n = 1
+    for start, stop in bounds:
+        n *= stop - start
+    return n
+
+
+def _covers(pieces: Sequence[Bounds], region: Bounds) -> bool:
+    """Whether the union of ``pieces`` covers ``region`` (checked on the grid of their edges)."""
+    cuts = []
+    for dim, (r0, r1) in enumerate(region):
+        edges = {r0, r1}
+        for p in pieces:
+            for e in p[dim]:
+                if r0 < e < r1:
+                    edges.add(e)
+        cuts.append(sorted(edges))
+    cells = 1
+    for c in cuts:
+        cells *= len(c) - 1
+    if cells > _COVERAGE_CELL_LIMIT:
+        # Too many cells to check one by one: fall back to requiring enough stored volume.
+        return sum(_volume(_intersect(p, region)) for p in pieces) >= _volume(region)
+    for cell in itertools.product(*[list(zip(c[:-1], c[1:], strict=True)) for c in cuts]):
+        if not any(all(p0 <= c0 and c1 <= p1 for (c0, c1), (p0, p1) in zip(cell, p, strict=True))
+                   for p in pieces):
+            return False
+    return True
+
+
+__all__ = ["FULL", "BundleEntry", "BundleReader", "decode_key", "encode_key"]

@@ -1,0 +1,270 @@
+"""Writing a V2 tensor bundle, one tensor or slice at a time, committed atomically at the end.
+
+Tensors go to data shards under temporary names as they are added (so memory stays bounded by
+one tensor); :meth:`BundleWriter.finish` builds the index with TF's exact table layout, then
+renames the data files and, last, the index into place. Until that final rename no reader can
+see the checkpoint; an aborted or failed write removes its temporary files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import numpy as np
+
+from ckpt.errors import InvalidTensorError
+from ckpt.format import naming, protos, strings
+from ckpt.format.bundle_reader import encode_key
+from ckpt.format.crc import crc32c, mask
+from ckpt.format.dtypes import DType, from_numpy
+from ckpt.format.slices import TensorSlice, encode_slice_key
+from ckpt.format.table import build_table
+
+_WRITE_BUFFER = 1 << 20  # small tensors coalesce; large ones bypass the buffer
+
+
+@dataclass
+class _SlicedTensor:
+    dtype: DType
+    full_shape: tuple[int, ...]
+    slices: list[TensorSlice] = field(default_factory=list)
+    bounds: list[tuple[tuple[int, int], ...]] = field(default_factory=list)
+
+
+def as_array(value: Any, key: str) -> tuple[np.ndarray, DType]:
+    """Convert an array-like to a C-contiguous little-endian array and its TF dtype."""
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - any conversion failure is the caller's bad value
+        raise InvalidTensorError(f"value for {key!r} is not array-like: {exc}", key=key) from exc
+    try:
+        dtype = from_numpy(array.dtype)
+    except InvalidTensorError as exc:
+        raise InvalidTensorError(f"tensor {key!r}: {exc}", key=key) from None
+    if not dtype.is_string:
+        if array.dtype.byteorder == ">":
+            array = array.astype(array.dtype.newbyteorder("<"))
+        array = np.ascontiguousarray(array)
+    return array, dtype
+
+
+class BundleWriter:
+    """Streams tensors into a new checkpoint at ``prefix``.
+
+    Args:
+        prefix: checkpoint prefix; files ``prefix.index`` and ``prefix.data-*`` are written.
+        num_shards: number of data files; a tensor goes to the shard given to :meth:`add`, or to
+            the one with the fewest bytes so far.
+        sync: fsync the files and their directory before committing (durable across power loss).
+    """
+
+    def __init__(self, prefix: str, *, num_shards: int = 1, sync: bool = False) -> None:
+        if num_shards < 1:
+            raise InvalidTensorError(f"num_shards must be >= 1, got {num_shards}")
+        self.prefix = os.fspath(prefix)
+        self.num_shards = num_shards
+        self.sync = sync
+        directory = os.path.dirname(self.prefix)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        self._tag = f"{naming.TEMP_MARKER}{secrets.randbits(63)}"
+        self._entries: dict[bytes, Any] = {}
+        self._sliced: dict[bytes, _SlicedTensor] = {}
+        self._files: list[IO[bytes]] = []
+        self._offsets = [0] * num_shards
+        self._done = False
+        try:
+            for shard in range(num_shards):
+                self._files.append(open(self._temp(self._data_path(shard)), "wb",  # noqa: SIM115
+                                        buffering=_WRITE_BUFFER))
+        except BaseException:
+            self.abort()
+            raise
+
+    def _data_path(self, shard: int) -> str:
+        return naming.data_filename(self.prefix, shard, self.num_shards)
+
+    def _temp(self, path: str) -> str:
+        return path + self._tag
+
+    def _check_open(self) -> None:
+        if self._done:
+            raise InvalidTensorError(f"writer for {self.prefix} is already finished or aborted")
+
+    def _check_key(self, key: str) -> bytes:
+        if not isinstance(key, str):
+            raise InvalidTensorError(f"tensor names must be str, got {type(key).__name__}")
+        raw = encode_key(key)
+        if not raw or raw.startswith(b"\x00"):
+            raise InvalidTensorError(
+                f"invalid tensor name {key!r}: names must be non-empty and not start with NUL "
+                "(reserved for the header and slice keys)", key=key,
+            )
+        return raw
+
+    def _pick_shard(self, shard: int | None) -> int:
+        if shard is None:
+            return min(range(self.num_shards), key=self._offsets.__getitem__)
+        if not 0 <= shard < self.num_shards:
+            raise InvalidTensorError(f"shard {shard} is outside 0..{self.num_shards - 1}")
+        return shard
+
+    def _append(self, raw_key: bytes, array: np.ndarray, dtype: DType, shard: int) -> None:
+        """Write one tensor's bytes to ``shard`` and record its entry under ``raw_key``."""
+        if raw_key in self._entries:
+            raise InvalidTensorError(f"Adding duplicate key: {encode_key_repr(raw_key)}")
+        if dtype.is_string:
+            data, masked = strings.encode(strings.to_elements(array))
+            payload: Any = data
+            size = len(data)
+        else:
+            payload = array.reshape(-1).view(np.uint8) if array.size else b""
+            size = array.nbytes
+            masked = mask(crc32c(payload)) if size else mask(0)
+        entry = protos.BundleEntryProto(dtype=dtype.value, shard_id=shard,
+                                        offset=self._offsets[shard], size=size, crc32c=masked)
+        entry.shape.SetInParent()
+        for d in array.shape:
+            entry.shape.dim.add(size=d)
+        if size:
+            self._files[shard].write(payload)
+        self._offsets[shard] += size
+        self._entries[raw_key] = entry
+
+    def add(self, key: str, value: Any, *, shard: int | None = None) -> None:
+        """Write a whole tensor under ``key`` (array-like: NumPy, lists, bytes/str arrays)."""
+        self._check_open()
+        raw_key = self._check_key(key)
+        if raw_key in self._sliced:
+            raise InvalidTensorError(f"Adding duplicate key: {key}", key=key)
+        array, dtype = as_array(value, key)
+        self._append(raw_key, array, dtype, self._pick_shard(shard))
+
+    def add_slice(self, key: str, value: Any, *, full_shape: Sequence[int],
+                  offset: Sequence[int], shard: int | None = None) -> None:
+        """Write the part of tensor ``key`` (of ``full_shape``) that starts at ``offset``.
+
+        Slices of one tensor may be added in any order and to any shard; together they should
+        cover it (readers refuse to assemble a tensor with gaps). A slice covering the whole
+        tensor is stored as a plain entry, as TF does.
+        """
+        self._check_open()
+        raw_key = self._check_key(key)
+        array, dtype = as_array(value, key)
+        full = tuple(int(d) for d in full_shape)
+        tensor_slice = TensorSlice.from_offsets(offset, array.shape) if len(offset) == array.ndim \
+            else None
+        if tensor_slice is None or not tensor_slice.fits(full):
+            raise InvalidTensorError(
+                f"slice of {key!r} with shape {list(array.shape)} at offset {list(offset)} does "
+                f"not fit in full shape {list(full)}", key=key,
+            )
+        if tensor_slice.is_full(full) and raw_key not in self._sliced:
+            self.add(key, array, shard=shard)
+            return
+        if raw_key in self._entries:
+            raise InvalidTensorError(f"Adding duplicate key: {key}", key=key)
+        info = self._sliced.setdefault(raw_key, _SlicedTensor(dtype, full))
+        if info.dtype != dtype or info.full_shape != full:
+            raise InvalidTensorError(
+                f"slices of {key!r} disagree: {dtype.name}{list(full)} vs earlier "
+                f"{info.dtype.name}{list(info.full_shape)}", key=key,
+            )
+        bounds = tensor_slice.bounds(full)
+        for other in info.bounds:
+            if all(max(a0, b0) < min(a1, b1) for (a0, a1), (b0, b1) in zip(bounds, other, strict=True)):
+                raise InvalidTensorError(
+                    f"slice {tensor_slice} of {key!r} overlaps an earlier slice", key=key
+                )
+        # Python savers give explicit (offset, length) for every dimension (format doc §5.1).
+        self._append(encode_slice_key(raw_key, tensor_slice), array, dtype, self._pick_shard(shard))
+        info.slices.append(tensor_slice)
+        info.bounds.append(bounds)
+
+    def _index_entries(self) -> list[tuple[bytes, bytes]]:
+        header = protos.BundleHeaderProto(num_shards=self.num_shards)
+        header.version.producer = protos.BUNDLE_VERSION
+        records = {key: entry.SerializeToString() for key, entry in self._entries.items()}
+        for key, info in self._sliced.items():
+            full = protos.BundleEntryProto(dtype=info.dtype.value)
+            full.shape.SetInParent()
+            for d in info.full_shape:
+                full.shape.dim.add(size=d)
+            for s in info.slices:
+                full.slices.append(s.to_proto())
+            records[key] = full.SerializeToString()
+        return [(b"", header.SerializeToString())] + sorted(records.items())
+
+    def finish(self) -> str:
+        """Commit: flush data, rename data files, then write and rename the index. Returns prefix."""
+        self._check_open()
+        try:
+            index_bytes = build_table(self._index_entries())
+            for f in self._files:
+                f.flush()
+                if self.sync:
+                    os.fsync(f.fileno())
+                f.close()
+            index_path = naming.index_filename(self.prefix)
+            # An older checkpoint at this prefix must never pair its index with our data.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(index_path)
+            for shard in range(self.num_shards):
+                os.replace(self._temp(self._data_path(shard)), self._data_path(shard))
+            temp_index = self._temp(index_path)
+            with open(temp_index, "wb") as f:
+                f.write(index_bytes)
+                if self.sync:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(temp_index, index_path)
+            if self.sync:
+                _fsync_dir(os.path.dirname(self.prefix) or ".")
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        return self.prefix
+
+    def abort(self) -> None:
+        """Discard everything written so far; the prefix is left as it was."""
+        self._done = True
+        for f in self._files:
+            with contextlib.suppress(OSError):
+                f.close()
+        paths = [self._temp(self._data_path(s)) for s in range(self.num_shards)]
+        paths.append(self._temp(naming.index_filename(self.prefix)))
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def __enter__(self) -> BundleWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if self._done:
+            return
+        if exc_type is None:
+            self.finish()
+        else:
+            self.abort()
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def encode_key_repr(raw_key: bytes) -> str:
+    return raw_key.decode("utf-8", "backslashreplace")
+
+
+__all__ = ["BundleWriter", "as_array"]

@@ -1,0 +1,29 @@
+"""File names of a V2 checkpoint: ``P.index`` and ``P.data-%05d-of-%05d`` (format doc §1.1)."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+INDEX_SUFFIX = ".index"
+TEMP_MARKER = ".tempstate"  # TF's own marker for files still being written
+
+
+def index_filename(prefix: str) -> str:
+    return prefix + INDEX_SUFFIX
+
+
+def data_filename(prefix: str, shard: int, num_shards: int) -> str:
+    return f"{prefix}.data-{shard:05d}-of-{num_shards:05d}"
+
+
+def is_v2(prefix: str) -> bool:
+    """Whether ``prefix`` names a V2 checkpoint (its ``.index`` exists)."""
+    return os.path.isfile(index_filename(prefix))
+
+
+def v1_files(prefix: str) -> list[str]:
+    """Files that make ``prefix`` a legacy V1 checkpoint: ``P`` itself or ``P-?????-of-?????``."""
+    if os.path.isfile(prefix):
+        return [prefix]
+    return sorted(glob.glob(glob.escape(prefix) + "-[0-9][0-9][0-9][0-9][0-9]-of-[0-9]*"))

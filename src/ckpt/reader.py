@@ -1,0 +1,242 @@
+"""Inspecting and reading checkpoints with TensorFlow's API names, without TensorFlow.
+
+``load_checkpoint`` returns a :class:`CheckpointReader` (as ``tf.train.load_checkpoint``
+does); ``list_variables`` and ``load_variable`` are the usual one-liners. A path may be a
+checkpoint prefix or a directory, which means its latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from ckpt.checkpoint_management import latest_checkpoint
+from ckpt.errors import (
+    CheckpointNotFoundError,
+    InvalidTensorError,
+    UnsupportedCheckpointError,
+)
+from ckpt.format import naming
+from ckpt.format.bundle_reader import BundleReader
+from ckpt.format.table import MAGIC
+
+__all__ = ["CheckpointReader", "list_variables", "load_checkpoint", "load_variable"]
+
+Index = Sequence[slice | int] | slice | int
+
+
+def _looks_like_table(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() < 48:
+                return False
+            f.seek(-8, os.SEEK_END)
+            return int.from_bytes(f.read(8), "little") == MAGIC
+    except OSError:
+        return False
+
+
+def resolve_prefix(path_or_dir: str | os.PathLike[str]) -> str:
+    """Turn a directory (its latest checkpoint), a prefix, or a ``.index`` path into a prefix."""
+    path = os.fspath(path_or_dir)
+    if os.path.isdir(path):
+        latest = latest_checkpoint(path)
+        if latest is None:
+            raise CheckpointNotFoundError(
+                f"Couldn't find 'checkpoint' file or checkpoints in given directory {path}",
+                path=path,
+            )
+        path = latest
+    if not naming.is_v2(path) and path.endswith(naming.INDEX_SUFFIX) and os.path.isfile(path):
+        path = path[: -len(naming.INDEX_SUFFIX)]
+    if naming.is_v2(path):
+        return path
+    v1 = [f for f in naming.v1_files(path) if _looks_like_table(f)]
+    if v1:
+        raise UnsupportedCheckpointError(
+            f"{path} is a legacy V1 checkpoint (written by tf.compat.v1.train.Saver with "
+            "write_version=V1, before 2017); ckpt reads only the V2 format. Convert it once with "
+            "TensorFlow: restore it with a V1 Saver and save it again with the default V2 format.",
+            path=path,
+        )
+    raise CheckpointNotFoundError(
+        f"no checkpoint found at {path!r}: {naming.index_filename(path)} does not exist. "
+        "Pass the checkpoint prefix (e.g. 'dir/ckpt-1', without '.index') or its directory.",
+        path=path,
+    )
+
+
+def _index_to_bounds(index: Index, shape: tuple[int, ...], name: str) -> tuple[
+        tuple[tuple[int, int], ...], tuple[int, ...]]:
+    """Basic NumPy indexing (ints and step-1 slices) to bounds plus the axes ints remove."""
+    items = list(index) if isinstance(index, (tuple, list)) else [index]
+    if len(items) > len(shape):
+        raise InvalidTensorError(f"too many indices for {name!r} of rank {len(shape)}", key=name)
+    items += [slice(None)] * (len(shape) - len(items))
+    bounds = []
+    dropped = []
+    for axis, (item, dim) in enumerate(zip(items, shape, strict=True)):
+        if isinstance(item, slice):
+            start, stop, step = item.indices(dim)
+            if step != 1:
+                raise InvalidTensorError(f"slices of {name!r} must have step 1", key=name)
+            bounds.append((start, max(start, stop)))
+        elif isinstance(item, (int, np.integer)):
+            i = int(item) + dim if int(item) < 0 else int(item)
+            if not 0 <= i < dim:
+                raise InvalidTensorError(
+                    f"index {int(item)} is out of bounds for axis {axis} of {name!r} with size {dim}",
+                    key=name,
+                )
+            bounds.append((i, i + 1))
+            dropped.append(axis)
+        else:
+            raise InvalidTensorError(
+                f"index for {name!r} must be ints and slices, got {type(item).__name__}", key=name
+            )
+    return tuple(bounds), tuple(dropped)
+
+
+class CheckpointReader:
+    """Reads a V2 checkpoint: its keys, shapes and dtypes, and tensor values on demand.
+
+    Opening parses only the ``.index`` file; tensor bytes are read from memory-mapped data files
+    when asked for, and their CRC32C is verified first unless ``verify=False``.
+
+    Sliced (partitioned) tensors appear once, under their name, with their full shape;
+    :meth:`get_tensor` assembles them and :meth:`get_slice` reads only the stored slices a
+    region touches.
+    """
+
+    def __init__(self, path_or_dir: str | os.PathLike[str], *, verify: bool = True) -> None:
+        self._bundle = BundleReader(resolve_prefix(path_or_dir), verify=verify)
+
+    @property
+    def prefix(self) -> str:
+        """The checkpoint prefix this reader opened."""
+        return self._bundle.prefix
+
+    def has_tensor(self, name: str) -> bool:
+        """Whether ``name`` is a key of the checkpoint (exact match, as in TF)."""
+        return name in self._bundle
+
+    def get_tensor(self, name: str, *, out: np.ndarray | None = None,
+                   verify: bool | None = None) -> np.ndarray:
+        """The value of tensor ``name`` as a NumPy array.
+
+        Args:
+            name: the tensor's key.
+            out: an existing C-contiguous array of the tensor's shape and dtype to fill instead
+                of allocating one; it is left untouched if verification fails.
+            verify: check the CRC32C (default: the reader's setting).
+
+        Strings come back as object arrays of ``bytes``.
+        """
+        return self._bundle.read(name, out=out, verify=verify)
+
+    def get_slice(self, name: str, index: Index, *, verify: bool | None = None) -> np.ndarray:
+        """Read part of a tensor, given NumPy basic indexing (ints and step-1 slices).
+
+        Only the stored pieces the region touches are read; with verification each of those
+        pieces is checksummed whole (from the memory map, without copying it).
+        """
+        entry = self._bundle.entry(name)
+        bounds, dropped = _index_to_bounds(index, entry.shape, name)
+        result = self._bundle.read_region(name, bounds, verify=verify)
+        return result.reshape(
+            [n for axis, n in enumerate(result.shape) if axis not in dropped]
+        ) if dropped else result
+
+    def get_view(self, name: str) -> np.ndarray:
+        """A zero-copy, read-only array over the memory-mapped data, **not verified**.
+
+        For numeric tensors stored whole; the view stays valid after :meth:`close`.
+        """
+        return self._bundle.view(name)
+
+    def verify(self, name: str | None = None) -> None:
+        """Check the CRC32C of one tensor, or of every tensor if ``name`` is ``None``.
+
+        Raises the first :class:`~ckpt.errors.CheckpointError` found.
+        """
+        for key in [name] if name is not None else self._bundle.keys():
+            self._bundle.verify_tensor(key)
+
+    def get_variable_to_shape_map(self) -> dict[str, list[int]]:
+        """``{name: shape}`` for every tensor (sliced tensors with their full shape)."""
+        return {k: list(self._bundle.entry(k).shape) for k in self._bundle.keys()}
+
+    def get_variable_to_dtype_map(self) -> dict[str, np.dtype[Any]]:
+        """``{name: numpy dtype}``; ``ml_dtypes`` for bfloat16/float8/int4, ``object`` for strings.
+
+        Entries of a dtype ckpt cannot read (resource, variant) are left out.
+        """
+        result = {}
+        for k in self._bundle.keys():
+            dtype = self._bundle.entry(k).dtype.numpy
+            if dtype is not None:
+                result[k] = dtype
+        return result
+
+    def get_variable_to_tf_dtype_map(self) -> dict[str, str]:
+        """``{name: TF dtype name}`` (``"float32"``, ``"bfloat16"``, ``"string"``, ...)."""
+        return {k: self._bundle.entry(k).dtype.name for k in self._bundle.keys()}
+
+    def debug_string(self) -> str:
+        """One line per tensor: ``name (DT_NAME) [d0,d1]``."""
+        lines = []
+        for k in self._bundle.keys():
+            entry = self._bundle.entry(k)
+            dims = ",".join(str(d) for d in entry.shape)
+            lines.append(f"{k} (DT_{entry.dtype.name.upper()}) [{dims}]")
+        return "\n".join(lines) + ("\n" if lines else "")
+
+    def keys(self) -> list[str]:
+        """Tensor names in index (bytewise) order."""
+        return self._bundle.keys()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._bundle)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._bundle
+
+    def __len__(self) -> int:
+        return len(self._bundle)
+
+    def close(self) -> None:
+        """Release the memory maps of the data files."""
+        self._bundle.close()
+
+    def __enter__(self) -> CheckpointReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"CheckpointReader({self.prefix!r}, {len(self)} tensors)"
+
+
+def load_checkpoint(ckpt_dir_or_file: str | os.PathLike[str], *, verify: bool = True
+                    ) -> CheckpointReader:
+    """Open a checkpoint (a prefix, or a directory meaning its latest checkpoint)."""
+    return CheckpointReader(ckpt_dir_or_file, verify=verify)
+
+
+def load_variable(ckpt_dir_or_file: str | os.PathLike[str], name: str) -> np.ndarray:
+    """The value of one tensor; a trailing ``:0`` on ``name`` is ignored, as in TF."""
+    if name.endswith(":0"):
+        name = name[:-2]
+    with load_checkpoint(ckpt_dir_or_file) as reader:
+        return reader.get_tensor(name)
+
+
+def list_variables(ckpt_dir_or_file: str | os.PathLike[str]) -> list[tuple[str, list[int]]]:
+    """Sorted ``(name, shape)`` pairs of every tensor in the checkpoint."""
+    with load_checkpoint(ckpt_dir_or_file) as reader:
+        return sorted(reader.get_variable_to_shape_map().items())
