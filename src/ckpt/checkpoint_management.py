@@ -54,7 +54,9 @@ def get_checkpoint_state(
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
     if len(raw) > _MAX_STATE_FILE_BYTES:
-        raise CorruptCheckpointError(f"{path} is too large to be a checkpoint state file", path=path)
+        raise CorruptCheckpointError(
+            f"{path} is too large to be a checkpoint state file", path=path
+        )
     try:
         parsed = state_format.parse(raw.decode("utf-8"))
     except (text_format.ParseError, UnicodeDecodeError) as exc:
@@ -116,12 +118,14 @@ def update_checkpoint_state(
             p = os.path.relpath(p, base)
         return p
 
-    text = state_format.serialize(CheckpointState(
-        model_checkpoint_path=relative(model_checkpoint_path),
-        all_model_checkpoint_paths=[relative(p) for p in paths],
-        all_model_checkpoint_timestamps=timestamps,
-        last_preserved_timestamp=last_preserved_timestamp or 0.0,
-    ))
+    text = state_format.serialize(
+        CheckpointState(
+            model_checkpoint_path=relative(model_checkpoint_path),
+            all_model_checkpoint_paths=[relative(p) for p in paths],
+            all_model_checkpoint_timestamps=timestamps,
+            last_preserved_timestamp=last_preserved_timestamp or 0.0,
+        )
+    )
     if directory:
         os.makedirs(directory, exist_ok=True)
     temp = f"{path}{naming.TEMP_MARKER}{secrets.randbits(63)}"

@@ -70,8 +70,9 @@ def resolve_prefix(path_or_dir: str | os.PathLike[str]) -> str:
     )
 
 
-def _index_to_bounds(index: Index, shape: tuple[int, ...], name: str) -> tuple[
-        tuple[tuple[int, int], ...], tuple[int, ...]]:
+def _index_to_bounds(
+    index: Index, shape: tuple[int, ...], name: str
+) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...]]:
     """Basic NumPy indexing (ints and step-1 slices) to bounds plus the axes ints remove."""
     items = list(index) if isinstance(index, (tuple, list)) else [index]
     if len(items) > len(shape):
@@ -89,7 +90,8 @@ def _index_to_bounds(index: Index, shape: tuple[int, ...], name: str) -> tuple[
             i = int(item) + dim if int(item) < 0 else int(item)
             if not 0 <= i < dim:
                 raise InvalidTensorError(
-                    f"index {int(item)} is out of bounds for axis {axis} of {name!r} with size {dim}",
+                    f"index {int(item)} is out of bounds for axis {axis} of {name!r} "
+                    f"with size {dim}",
                     key=name,
                 )
             bounds.append((i, i + 1))
@@ -124,8 +126,9 @@ class CheckpointReader:
         """Whether ``name`` is a key of the checkpoint (exact match, as in TF)."""
         return name in self._bundle
 
-    def get_tensor(self, name: str, *, out: np.ndarray | None = None,
-                   verify: bool | None = None) -> np.ndarray:
+    def get_tensor(
+        self, name: str, *, out: np.ndarray | None = None, verify: bool | None = None
+    ) -> np.ndarray:
         """The value of tensor ``name`` as a NumPy array.
 
         Args:
@@ -147,9 +150,11 @@ class CheckpointReader:
         entry = self._bundle.entry(name)
         bounds, dropped = _index_to_bounds(index, entry.shape, name)
         result = self._bundle.read_region(name, bounds, verify=verify)
-        return result.reshape(
-            [n for axis, n in enumerate(result.shape) if axis not in dropped]
-        ) if dropped else result
+        return (
+            result.reshape([n for axis, n in enumerate(result.shape) if axis not in dropped])
+            if dropped
+            else result
+        )
 
     def get_view(self, name: str) -> np.ndarray:
         """A zero-copy, read-only array over the memory-mapped data, **not verified**.
@@ -168,7 +173,8 @@ class CheckpointReader:
 
     def get_variable_to_shape_map(self) -> dict[str, list[int]]:
         """``{name: shape}`` for every tensor (sliced tensors with their full shape)."""
-        return {k: list(self._bundle.entry(k).shape) for k in self._bundle.keys()}
+        shape = self._bundle.shape
+        return {k: list(shape(k)) for k in self._bundle}
 
     def get_variable_to_dtype_map(self) -> dict[str, np.dtype[Any]]:
         """``{name: numpy dtype}``; ``ml_dtypes`` for bfloat16/float8/int4, ``object`` for strings.
@@ -176,7 +182,7 @@ class CheckpointReader:
         Entries of a dtype ckpt cannot read (resource, variant) are left out.
         """
         result = {}
-        for k in self._bundle.keys():
+        for k in self._bundle:
             dtype = self._bundle.entry(k).dtype.numpy
             if dtype is not None:
                 result[k] = dtype
@@ -184,12 +190,12 @@ class CheckpointReader:
 
     def get_variable_to_tf_dtype_map(self) -> dict[str, str]:
         """``{name: TF dtype name}`` (``"float32"``, ``"bfloat16"``, ``"string"``, ...)."""
-        return {k: self._bundle.entry(k).dtype.name for k in self._bundle.keys()}
+        return {k: self._bundle.entry(k).dtype.name for k in self._bundle}
 
     def debug_string(self) -> str:
         """One line per tensor: ``name (DT_NAME) [d0,d1]``."""
         lines = []
-        for k in self._bundle.keys():
+        for k in self._bundle:
             entry = self._bundle.entry(k)
             dims = ",".join(str(d) for d in entry.shape)
             lines.append(f"{k} (DT_{entry.dtype.name.upper()}) [{dims}]")
@@ -222,8 +228,9 @@ class CheckpointReader:
         return f"CheckpointReader({self.prefix!r}, {len(self)} tensors)"
 
 
-def load_checkpoint(ckpt_dir_or_file: str | os.PathLike[str], *, verify: bool = True
-                    ) -> CheckpointReader:
+def load_checkpoint(
+    ckpt_dir_or_file: str | os.PathLike[str], *, verify: bool = True
+) -> CheckpointReader:
     """Open a checkpoint (a prefix, or a directory meaning its latest checkpoint)."""
     return CheckpointReader(ckpt_dir_or_file, verify=verify)
 

@@ -1,4 +1,4 @@
-"""Writing checkpoints TensorFlow can read: ``write_tensors`` and the streaming ``CheckpointWriter``.
+"""Writing checkpoints TensorFlow can read: ``write_tensors`` and ``CheckpointWriter``.
 
 Both write the data shards and the index under temporary names and rename them into place only
 when complete, the index last, so a reader never sees a partial checkpoint.
@@ -35,8 +35,13 @@ class CheckpointWriter(BundleWriter):
     """
 
 
-def write_tensors(prefix: str | os.PathLike[str], tensors: Mapping[str, Any], *,
-                  num_shards: int = 1, sync: bool = False) -> str:
+def write_tensors(
+    prefix: str | os.PathLike[str],
+    tensors: Mapping[str, Any],
+    *,
+    num_shards: int = 1,
+    sync: bool = False,
+) -> str:
     """Write ``{name: array-like}`` as a TF checkpoint at ``prefix``; return the prefix.
 
     Data is laid out in the mapping's order, as TF lays out tensors in argument order.

@@ -9,13 +9,14 @@ returning wrong data or exhausting memory.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import mmap
+import operator
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -31,7 +32,7 @@ from ckpt.errors import (
 from ckpt.format import naming, protos, strings
 from ckpt.format.crc import crc32c, mask, unmask
 from ckpt.format.dtypes import DType, from_enum
-from ckpt.format.slices import FULL, TensorSlice, encode_slice_key
+from ckpt.format.slices import FULL, TensorSlice, decode_slice_key, encode_slice_key
 from ckpt.format.table import read_table
 
 _MAX_RANK = 254  # TensorShape's own limit
@@ -51,8 +52,7 @@ def encode_key(name: str) -> bytes:
     return name.encode("utf-8", "surrogateescape")
 
 
-@dataclass(frozen=True)
-class BundleEntry:
+class BundleEntry(NamedTuple):
     """One ``BundleEntryProto``: where a tensor (or one stored slice of it) lives."""
 
     key: str
@@ -76,48 +76,67 @@ class BundleEntry:
         return bool(self.slices)
 
 
-def _parse_entry(key: str, value: bytes, num_shards: int, path: str) -> BundleEntry:
+_SIZE = operator.attrgetter("size")
+_SCALARS = operator.attrgetter("dtype", "shard_id", "offset", "size", "crc32c")
+_SLICES_TAG = b"\x3a"  # field 7 (slices), wire type 2: absent from the bytes means no slices
+
+
+def _decode_entry(key: str, value: bytes, path: str) -> tuple[Any, tuple[int, ...]]:
+    """Parse an entry's proto and validate its shape; return ``(proto, shape)``."""
     try:
         proto = protos.BundleEntryProto.FromString(value)
     except DecodeError:
         raise CorruptCheckpointError(
             f"{path}: entry {key!r} is not a valid BundleEntryProto", path=path, key=key
         ) from None
-    dims = proto.shape.dim
-    if len(dims) > _MAX_RANK or proto.shape.unknown_rank:
-        raise CorruptCheckpointError(f"{path}: entry {key!r} has an invalid shape", path=path, key=key)
-    shape = tuple(int(d.size) for d in dims)
-    if any(d < 0 or d > _MAX_DIM for d in shape):
+    shape_proto = proto.shape
+    shape = tuple(map(_SIZE, shape_proto.dim))
+    if (
+        len(shape) > _MAX_RANK
+        or shape_proto.unknown_rank
+        or (shape and (min(shape) < 0 or max(shape) > _MAX_DIM))
+    ):
         raise CorruptCheckpointError(
             f"{path}: invalid tensor shape {list(shape)} for {key!r}", path=path, key=key
         )
-    slices = tuple(TensorSlice.from_proto(s) for s in proto.slices)
-    for s in slices:
-        if not s.fits(shape):
-            raise CorruptCheckpointError(
-                f"{path}: slice {s} of {key!r} does not fit its shape {list(shape)}",
-                path=path, key=key,
-            )
-    dtype = from_enum(int(proto.dtype))
-    if not slices:
-        if not 0 <= proto.shard_id < num_shards or proto.offset < 0 or proto.size < 0:
-            raise CorruptCheckpointError(
-                f"{path}: entry {key!r} points to shard {proto.shard_id} offset {proto.offset} "
-                f"size {proto.size}, outside the checkpoint's {num_shards} shard(s)",
-                path=path, key=key,
-            )
-        if dtype.numpy is not None and not dtype.is_string:
-            expected = dtype.itemsize
-            for d in shape:
-                expected *= d
-            if expected != proto.size:
+    return proto, shape
+
+
+def _parse_entry(key: str, value: bytes, num_shards: int, path: str) -> BundleEntry:
+    """Parse and validate one entry; everything a reader relies on is checked here."""
+    proto, shape = _decode_entry(key, value, path)
+    dtype_value, shard_id, offset, size, crc = _SCALARS(proto)
+    dtype = from_enum(dtype_value)
+    slices: tuple[TensorSlice, ...] = ()
+    if _SLICES_TAG in value and len(proto.slices):
+        slices = tuple(TensorSlice.from_proto(s) for s in proto.slices)
+        for s in slices:
+            if not s.fits(shape):
                 raise CorruptCheckpointError(
-                    f"{path}: invalid size in bundle entry {key!r}: stored size {proto.size}, "
-                    f"expected {expected} for {dtype.name}{list(shape)}",
-                    path=path, key=key,
+                    f"{path}: slice {s} of {key!r} does not fit its shape {list(shape)}",
+                    path=path,
+                    key=key,
                 )
-    return BundleEntry(key, dtype, shape, int(proto.shard_id), int(proto.offset),
-                       int(proto.size), int(proto.crc32c), slices)
+        return BundleEntry(key, dtype, shape, 0, 0, 0, 0, slices)
+    if not 0 <= shard_id < num_shards or offset < 0 or size < 0:
+        raise CorruptCheckpointError(
+            f"{path}: entry {key!r} points to shard {shard_id} offset {offset} "
+            f"size {size}, outside the checkpoint's {num_shards} shard(s)",
+            path=path,
+            key=key,
+        )
+    if dtype.numpy is not None and not dtype.is_string:
+        expected = dtype.numpy.itemsize
+        for d in shape:
+            expected *= d
+        if expected != size:
+            raise CorruptCheckpointError(
+                f"{path}: invalid size in bundle entry {key!r}: stored size {size}, "
+                f"expected {expected} for {dtype.name}{list(shape)}",
+                path=path,
+                key=key,
+            )
+    return BundleEntry(key, dtype, shape, shard_id, offset, size, crc, slices)
 
 
 def _parse_header(value: bytes, path: str) -> tuple[int, bool]:
@@ -133,7 +152,9 @@ def _parse_header(value: bytes, path: str) -> tuple[int, bool]:
             path=path,
         )
     if header.num_shards < 1:
-        raise CorruptCheckpointError(f"{path}: header declares {header.num_shards} shards", path=path)
+        raise CorruptCheckpointError(
+            f"{path}: header declares {header.num_shards} shards", path=path
+        )
     if header.endianness not in (protos.LITTLE_ENDIAN, protos.BIG_ENDIAN):
         raise CorruptCheckpointError(f"{path}: unknown endianness {header.endianness}", path=path)
     return int(header.num_shards), header.endianness == protos.BIG_ENDIAN
@@ -170,25 +191,22 @@ class BundleReader:
                 f"no checkpoint at {self.prefix!r}: {index_path} does not exist", path=self.prefix
             ) from None
         except IsADirectoryError:
-            raise CheckpointNotFoundError(f"{index_path} is a directory", path=self.prefix) from None
+            raise CheckpointNotFoundError(
+                f"{index_path} is a directory", path=self.prefix
+            ) from None
         table = read_table(raw, index_path)
         if not table or table[0][0] != b"":
             raise CorruptCheckpointError(
                 f"{index_path}: failed to seek to header entry; the file is corrupt or not a "
-                "checkpoint index", path=index_path,
+                "checkpoint index",
+                path=index_path,
             )
         self.num_shards, self.big_endian = _parse_header(table[0][1], index_path)
-        self._entries: dict[str, BundleEntry] = {}
-        for raw_key, value in table[1:]:
-            key = decode_key(raw_key)
-            self._entries[key] = _parse_entry(key, value, self.num_shards, index_path)
         self._index_path = index_path
-        # Slice entries referenced by a full entry are hidden from listings (as TF's reader does).
-        hidden: set[str] = set()
-        for entry in self._entries.values():
-            for s in entry.slices:
-                hidden.add(decode_key(encode_slice_key(encode_key(entry.key), s)))
-        self._visible = [k for k in self._entries if k not in hidden]
+        # Entries are parsed (and validated) on first use, so opening costs one table scan.
+        self._raw: dict[str, bytes] = {decode_key(k): v for k, v in table[1:]}
+        self._entries: dict[str, BundleEntry] = {}
+        self._visible = [k for k in self._raw if not k.startswith("\x00") or not self._hidden(k)]
         self._shards: dict[int, tuple[Any, int]] = {}
         self._lock = threading.Lock()
         self._verified: set[str] = set()
@@ -202,18 +220,46 @@ class BundleReader:
 
     def raw_keys(self) -> list[str]:
         """Every entry key, slice entries included."""
-        return list(self._entries)
+        return list(self._raw)
 
     def entry(self, key: str) -> BundleEntry:
-        try:
-            return self._entries[key]
-        except KeyError:
+        """The parsed entry of ``key`` (validated on first access)."""
+        found = self._entries.get(key)
+        if found is not None:
+            return found
+        value = self._raw.get(key)
+        if value is None:
             raise TensorNotFoundError(
                 f"Key {key} not found in checkpoint {self.prefix}", path=self.prefix, key=key
-            ) from None
+            )
+        found = self._entries[key] = _parse_entry(key, value, self.num_shards, self._index_path)
+        return found
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        """The (full) shape of ``key``; cheaper than :meth:`entry` for listing many keys."""
+        found = self._entries.get(key)
+        if found is not None:
+            return found.shape
+        value = self._raw.get(key)
+        if value is None:
+            self.entry(key)  # raises TensorNotFoundError
+        assert value is not None
+        return _decode_entry(key, value, self._index_path)[1]
+
+    def _hidden(self, key: str) -> bool:
+        """Whether ``key`` is the slice entry of a slice some full entry lists (TF hides those)."""
+        try:
+            name, _ = decode_slice_key(encode_key(key))
+        except ValueError:
+            return False
+        full = decode_key(name)
+        if full not in self._raw:
+            return False
+        raw = encode_key(key)
+        return any(encode_slice_key(name, s) == raw for s in self.entry(full).slices)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._entries
+        return key in self._raw
 
     def __len__(self) -> int:
         return len(self._visible)
@@ -248,7 +294,8 @@ class BundleReader:
             raise CorruptCheckpointError(
                 f"{path} is truncated: tensor {entry.key!r} needs bytes "
                 f"[{entry.offset}, {entry.offset + entry.size}) but the file has {length}",
-                path=path, key=entry.key,
+                path=path,
+                key=entry.key,
             )
         if entry.size == 0:
             return np.empty(0, np.uint8)
@@ -260,7 +307,8 @@ class BundleReader:
             f"checksum mismatch for tensor {entry.key!r} in {path} ({entry.size} bytes at offset "
             f"{entry.offset}): stored {unmask(entry.crc32c):#010x}, computed "
             f"{unmask(computed):#010x}. The data file is corrupt.",
-            path=path, key=entry.key,
+            path=path,
+            key=entry.key,
         )
 
     def _verify(self, entry: BundleEntry, raw: np.ndarray) -> None:
@@ -275,7 +323,9 @@ class BundleReader:
         if entry.dtype.numpy is None:
             raise UnsupportedCheckpointError(
                 f"tensor {entry.key!r} in {self.prefix} has dtype {entry.dtype.name}, which "
-                "ckpt cannot read", path=self.prefix, key=entry.key,
+                "ckpt cannot read",
+                path=self.prefix,
+                key=entry.key,
             )
 
     def _read_strings(self, entry: BundleEntry, verify: bool) -> np.ndarray:
@@ -287,7 +337,8 @@ class BundleReader:
         except strings.StringDecodeError as exc:
             raise CorruptCheckpointError(
                 f"string tensor {entry.key!r} in {self.prefix} is corrupt: {exc}",
-                path=self.prefix, key=entry.key,
+                path=self.prefix,
+                key=entry.key,
             ) from None
         if verify and computed != entry.crc32c:
             raise self._checksum_error(entry, computed)
@@ -295,25 +346,30 @@ class BundleReader:
 
     # --- reading tensors ---
 
-    def read(self, key: str, *, out: np.ndarray | None = None, verify: bool | None = None) -> np.ndarray:
+    def read(
+        self, key: str, *, out: np.ndarray | None = None, verify: bool | None = None
+    ) -> np.ndarray:
         """Read a whole tensor (assembling sliced tensors), optionally into ``out``."""
         entry = self.entry(key)
         full = tuple((0, d) for d in entry.shape)
         return self.read_region(key, full, out=out, verify=verify)
 
-    def read_region(self, key: str, bounds: Bounds, *, out: np.ndarray | None = None,
-                    verify: bool | None = None) -> np.ndarray:
+    def read_region(
+        self, key: str, bounds: Bounds, *, out: np.ndarray | None = None, verify: bool | None = None
+    ) -> np.ndarray:
         """Read the hyper-rectangle ``bounds`` (``(start, stop)`` per dim) of tensor ``key``."""
         verify = self.verify if verify is None else verify
         entry = self.entry(key)
         self._require_readable(entry)
         shape = tuple(stop - start for start, stop in bounds)
         if len(bounds) != len(entry.shape) or any(
-            not 0 <= start <= stop <= dim for (start, stop), dim in zip(bounds, entry.shape, strict=True)
+            not 0 <= start <= stop <= dim
+            for (start, stop), dim in zip(bounds, entry.shape, strict=True)
         ):
             raise InvalidTensorError(
                 f"region {list(bounds)} is outside tensor {key!r} of shape {list(entry.shape)}",
-                path=self.prefix, key=key,
+                path=self.prefix,
+                key=key,
             )
         pieces = self._pieces(entry, bounds)
         dtype = entry.dtype.numpy
@@ -330,8 +386,12 @@ class BundleReader:
         for piece_bounds, piece in pieces:
             values = self._read_piece(piece, verify)
             inter = _intersect(piece_bounds, bounds)
-            src = tuple(slice(a - p0, b - p0) for (a, b), (p0, _) in zip(inter, piece_bounds, strict=True))
-            dst = tuple(slice(a - r0, b - r0) for (a, b), (r0, _) in zip(inter, bounds, strict=True))
+            src = tuple(
+                slice(a - p0, b - p0) for (a, b), (p0, _) in zip(inter, piece_bounds, strict=True)
+            )
+            dst = tuple(
+                slice(a - r0, b - r0) for (a, b), (r0, _) in zip(inter, bounds, strict=True)
+            )
             result[dst] = values[src]
         return result
 
@@ -375,7 +435,9 @@ class BundleReader:
         if entry.is_sliced or entry.dtype.is_string or self.big_endian:
             raise InvalidTensorError(
                 f"tensor {key!r} cannot be viewed without copying (it is sliced, a string or "
-                "big-endian); use get_tensor", path=self.prefix, key=key,
+                "big-endian); use get_tensor",
+                path=self.prefix,
+                key=key,
             )
         assert entry.dtype.numpy is not None
         return self._raw_bytes(entry).view(entry.dtype.numpy).reshape(entry.shape)
@@ -383,8 +445,11 @@ class BundleReader:
     def verify_tensor(self, key: str) -> None:
         """Check one entry's CRC32C (every stored piece of a sliced tensor) without copying."""
         entry = self.entry(key)
-        targets = [self.entry(decode_key(encode_slice_key(encode_key(key), s)))
-                   for s in entry.slices] if entry.is_sliced else [entry]
+        targets = (
+            [self.entry(decode_key(encode_slice_key(encode_key(key), s))) for s in entry.slices]
+            if entry.is_sliced
+            else [entry]
+        )
         for target in targets:
             if target.dtype.is_string:
                 self._read_strings(target, True)
@@ -398,19 +463,21 @@ class BundleReader:
         pieces = []
         for s in entry.slices:
             slice_key = decode_key(encode_slice_key(encode_key(entry.key), s))
-            piece = self._entries.get(slice_key)
+            piece = self.entry(slice_key) if slice_key in self._raw else None
             piece_bounds = s.bounds(entry.shape)
             if piece is None or piece.is_sliced:
                 raise CorruptCheckpointError(
                     f"{self.prefix}: slice {s} of {entry.key!r} has no valid slice entry",
-                    path=self.prefix, key=entry.key,
+                    path=self.prefix,
+                    key=entry.key,
                 )
             if piece.shape != s.shape(entry.shape) or piece.dtype.value != entry.dtype.value:
                 raise CorruptCheckpointError(
                     f"{self.prefix}: slice {s} of {entry.key!r} is stored as "
                     f"{piece.dtype.name}{list(piece.shape)}, expected "
                     f"{entry.dtype.name}{list(s.shape(entry.shape))}",
-                    path=self.prefix, key=entry.key,
+                    path=self.prefix,
+                    key=entry.key,
                 )
             if _volume(_intersect(piece_bounds, bounds)) > 0:
                 pieces.append((piece_bounds, piece))
@@ -418,7 +485,8 @@ class BundleReader:
             raise CorruptCheckpointError(
                 f"{self.prefix}: does not have sufficient slices for partitioned tensor "
                 f"{entry.key!r} to read region {list(bounds)}",
-                path=self.prefix, key=entry.key,
+                path=self.prefix,
+                key=entry.key,
             )
         return pieces
 
@@ -427,10 +495,9 @@ class BundleReader:
             self._closed = True
             for buf, _ in self._shards.values():
                 if isinstance(buf, mmap.mmap):
-                    try:
+                    # Views handed out by ``view`` may still use it; it is freed with them.
+                    with contextlib.suppress(BufferError):
                         buf.close()
-                    except BufferError:
-                        pass  # views handed out by ``view`` still use it; freed with them
             self._shards.clear()
 
     def __iter__(self) -> Iterator[str]:
@@ -450,7 +517,10 @@ def _check_out(out: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, key: st
 
 
 def _intersect(a: Bounds, b: Bounds) -> Bounds:
-    return tuple((max(a0, b0), max(max(a0, b0), min(a1, b1))) for (a0, a1), (b0, b1) in zip(a, b, strict=True))
+    return tuple(
+        (max(a0, b0), max(max(a0, b0), min(a1, b1)))
+        for (a0, a1), (b0, b1) in zip(a, b, strict=True)
+    )
 
 
 def _volume(bounds: Bounds) -> int:
@@ -476,9 +546,11 @@ def _covers(pieces: Sequence[Bounds], region: Bounds) -> bool:
     if cells > _COVERAGE_CELL_LIMIT:
         # Too many cells to check one by one: fall back to requiring enough stored volume.
         return sum(_volume(_intersect(p, region)) for p in pieces) >= _volume(region)
-    for cell in itertools.product(*[list(zip(c[:-1], c[1:], strict=True)) for c in cuts]):
-        if not any(all(p0 <= c0 and c1 <= p1 for (c0, c1), (p0, p1) in zip(cell, p, strict=True))
-                   for p in pieces):
+    for cell in itertools.product(*[list(itertools.pairwise(c)) for c in cuts]):
+        if not any(
+            all(p0 <= c0 and c1 <= p1 for (c0, c1), (p0, p1) in zip(cell, p, strict=True))
+            for p in pieces
+        ):
             return False
     return True
 

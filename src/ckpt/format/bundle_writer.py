@@ -40,7 +40,7 @@ def as_array(value: Any, key: str) -> tuple[np.ndarray, DType]:
     """Convert an array-like to a C-contiguous little-endian array and its TF dtype."""
     try:
         array = np.asarray(value)
-    except Exception as exc:  # noqa: BLE001 - any conversion failure is the caller's bad value
+    except Exception as exc:
         raise InvalidTensorError(f"value for {key!r} is not array-like: {exc}", key=key) from exc
     try:
         dtype = from_numpy(array.dtype)
@@ -80,8 +80,9 @@ class BundleWriter:
         self._done = False
         try:
             for shard in range(num_shards):
-                self._files.append(open(self._temp(self._data_path(shard)), "wb",  # noqa: SIM115
-                                        buffering=_WRITE_BUFFER))
+                path = self._temp(self._data_path(shard))
+                # Kept open across add() calls and closed in finish()/abort().
+                self._files.append(open(path, "wb", buffering=_WRITE_BUFFER))  # noqa: SIM115
         except BaseException:
             self.abort()
             raise
@@ -103,7 +104,8 @@ class BundleWriter:
         if not raw or raw.startswith(b"\x00"):
             raise InvalidTensorError(
                 f"invalid tensor name {key!r}: names must be non-empty and not start with NUL "
-                "(reserved for the header and slice keys)", key=key,
+                "(reserved for the header and slice keys)",
+                key=key,
             )
         return raw
 
@@ -126,8 +128,9 @@ class BundleWriter:
             payload = array.reshape(-1).view(np.uint8) if array.size else b""
             size = array.nbytes
             masked = mask(crc32c(payload)) if size else mask(0)
-        entry = protos.BundleEntryProto(dtype=dtype.value, shard_id=shard,
-                                        offset=self._offsets[shard], size=size, crc32c=masked)
+        entry = protos.BundleEntryProto(
+            dtype=dtype.value, shard_id=shard, offset=self._offsets[shard], size=size, crc32c=masked
+        )
         entry.shape.SetInParent()
         for d in array.shape:
             entry.shape.dim.add(size=d)
@@ -145,8 +148,15 @@ class BundleWriter:
         array, dtype = as_array(value, key)
         self._append(raw_key, array, dtype, self._pick_shard(shard))
 
-    def add_slice(self, key: str, value: Any, *, full_shape: Sequence[int],
-                  offset: Sequence[int], shard: int | None = None) -> None:
+    def add_slice(
+        self,
+        key: str,
+        value: Any,
+        *,
+        full_shape: Sequence[int],
+        offset: Sequence[int],
+        shard: int | None = None,
+    ) -> None:
         """Write the part of tensor ``key`` (of ``full_shape``) that starts at ``offset``.
 
         Slices of one tensor may be added in any order and to any shard; together they should
@@ -157,12 +167,14 @@ class BundleWriter:
         raw_key = self._check_key(key)
         array, dtype = as_array(value, key)
         full = tuple(int(d) for d in full_shape)
-        tensor_slice = TensorSlice.from_offsets(offset, array.shape) if len(offset) == array.ndim \
-            else None
+        tensor_slice = (
+            TensorSlice.from_offsets(offset, array.shape) if len(offset) == array.ndim else None
+        )
         if tensor_slice is None or not tensor_slice.fits(full):
             raise InvalidTensorError(
                 f"slice of {key!r} with shape {list(array.shape)} at offset {list(offset)} does "
-                f"not fit in full shape {list(full)}", key=key,
+                f"not fit in full shape {list(full)}",
+                key=key,
             )
         if tensor_slice.is_full(full) and raw_key not in self._sliced:
             self.add(key, array, shard=shard)
@@ -173,11 +185,14 @@ class BundleWriter:
         if info.dtype != dtype or info.full_shape != full:
             raise InvalidTensorError(
                 f"slices of {key!r} disagree: {dtype.name}{list(full)} vs earlier "
-                f"{info.dtype.name}{list(info.full_shape)}", key=key,
+                f"{info.dtype.name}{list(info.full_shape)}",
+                key=key,
             )
         bounds = tensor_slice.bounds(full)
         for other in info.bounds:
-            if all(max(a0, b0) < min(a1, b1) for (a0, a1), (b0, b1) in zip(bounds, other, strict=True)):
+            if all(
+                max(a0, b0) < min(a1, b1) for (a0, a1), (b0, b1) in zip(bounds, other, strict=True)
+            ):
                 raise InvalidTensorError(
                     f"slice {tensor_slice} of {key!r} overlaps an earlier slice", key=key
                 )
@@ -198,10 +213,10 @@ class BundleWriter:
             for s in info.slices:
                 full.slices.append(s.to_proto())
             records[key] = full.SerializeToString()
-        return [(b"", header.SerializeToString())] + sorted(records.items())
+        return [(b"", header.SerializeToString()), *sorted(records.items())]
 
     def finish(self) -> str:
-        """Commit: flush data, rename data files, then write and rename the index. Returns prefix."""
+        """Commit: rename the flushed data files, then write and rename the index; return prefix."""
         self._check_open()
         try:
             index_bytes = build_table(self._index_entries())

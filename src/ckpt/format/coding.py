@@ -27,7 +27,9 @@ def encode_varint(value: int) -> bytes:
     return bytes(out)
 
 
-def decode_varint(buf: bytes | memoryview, pos: int, limit: int, max_bytes: int = 10) -> tuple[int, int]:
+def decode_varint(
+    buf: bytes | memoryview, pos: int, limit: int, max_bytes: int = 10
+) -> tuple[int, int]:
     """Decode a varint from ``buf[pos:limit]``; return ``(value, new_pos)``.
 
     ``max_bytes`` is 5 for varint32 and 10 for varint64, as in TF's ``GetVarint32Ptr``.

@@ -89,11 +89,12 @@ class TensorSlice:
         return True
 
     def __str__(self) -> str:
-        """TF's ``DebugString``-like form: ``start,length`` per dim joined by ``:`` (``-`` = full)."""
+        """TF's text form: ``start,length`` per dim joined by ``:``, ``-`` for a full dim."""
         return ":".join("-" if ln == FULL else f"{st},{ln}" for st, ln in self.extents)
 
 
 # --- OrderedCode (tf:tensorflow/core/lib/strings/ordered_code.cc) -----------------------------
+
 
 def _num_increasing(value: int) -> bytes:
     if value < 0:
@@ -137,7 +138,7 @@ def _decode_signed_num_increasing(data: bytes, pos: int) -> tuple[int, int]:
     if length == 1:
         raw = first ^ 0x80
     else:
-        raw = int.from_bytes(data[pos:pos + length], "big")
+        raw = int.from_bytes(data[pos : pos + length], "big")
         raw ^= ((0xFFFF << (16 - length)) & 0xFFFF) << (8 * (length - 2))
     if len(data) < pos + length:
         raise ValueError("truncated signed number in slice key")
@@ -188,7 +189,7 @@ def decode_slice_key(key: bytes) -> tuple[bytes, TensorSlice]:
     nbytes = key[pos]
     if nbytes > 8 or pos + 1 + nbytes > len(key):
         raise ValueError("bad rank in slice key")
-    rank = int.from_bytes(key[pos + 1:pos + 1 + nbytes], "big")
+    rank = int.from_bytes(key[pos + 1 : pos + 1 + nbytes], "big")
     pos += 1 + nbytes
     extents = []
     for _ in range(rank):
@@ -205,6 +206,7 @@ def decode_slice_key(key: bytes) -> tuple[bytes, TensorSlice]:
 
 
 # --- shape_and_slice spec strings (format doc §5.2) ------------------------------------------
+
 
 def format_spec(full_shape: Sequence[int], tensor_slice: TensorSlice) -> str:
     """``Variable.SaveSliceInfo.spec``: ``"4 3 5 0,4:1,1:3,2"``."""

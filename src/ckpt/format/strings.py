@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -19,10 +20,10 @@ from ckpt.format.crc import crc32c, mask
 _U32_MAX = 0xFFFFFFFF
 
 
-def _length_bytes(length: int, byteorder: str) -> bytes:
+def _length_bytes(length: int, byteorder: Literal["little", "big"]) -> bytes:
     if length <= _U32_MAX:
-        return length.to_bytes(4, byteorder)  # type: ignore[arg-type]
-    return length.to_bytes(8, byteorder)  # type: ignore[arg-type]
+        return length.to_bytes(4, byteorder)
+    return length.to_bytes(8, byteorder)
 
 
 def encode(elements: Sequence[bytes]) -> tuple[bytes, int]:
@@ -41,18 +42,24 @@ class StringDecodeError(ValueError):
 
 
 def decode(
-    data: bytes | memoryview | np.ndarray, count: int, *, big_endian: bool = False, verify: bool = True
+    data: bytes | memoryview | np.ndarray,
+    count: int,
+    *,
+    big_endian: bool = False,
+    verify: bool = True,
 ) -> tuple[list[bytes], int]:
     """Decode ``count`` elements from ``data``; return ``(elements, masked_entry_crc)``.
 
     Raises :class:`StringDecodeError` if lengths run past the data or the length checksum does
     not match (when ``verify``). The caller compares the returned entry CRC with the stored one.
     """
-    data = bytes(data)  # one copy; indexing bytes yields ints (a uint8 array would yield numpy scalars)
+    data = bytes(
+        data
+    )  # one copy; indexing bytes yields ints (a uint8 array would yield numpy scalars)
     size = len(data)
     if count > size:  # every element needs at least one varint byte
         raise StringDecodeError(f"{count} string elements cannot fit in {size} bytes")
-    byteorder = "big" if big_endian else "little"
+    byteorder: Literal["little", "big"] = "big" if big_endian else "little"
     lengths = []
     pos = 0
     try:
@@ -63,7 +70,7 @@ def decode(
         raise StringDecodeError("truncated string lengths") from None
     if pos + 4 > size:
         raise StringDecodeError("string tensor is missing its length checksum")
-    stored = data[pos:pos + 4]
+    stored = data[pos : pos + 4]
     stored_value = int.from_bytes(stored, byteorder)
     pos += 4
     length_crc = crc32c(b"".join(_length_bytes(n, byteorder) for n in lengths))
@@ -74,15 +81,13 @@ def decode(
         )
     total = sum(lengths)
     if pos + total > size:
-        raise StringDecodeError(
-            f"string lengths ({total} bytes) run past the entry's {size} bytes"
-        )
-    body = data[pos:pos + total]
+        raise StringDecodeError(f"string lengths ({total} bytes) run past the entry's {size} bytes")
+    body = data[pos : pos + total]
     entry_crc = crc32c(body, crc32c(stored, length_crc))
     elements = []
     start = 0
     for length in lengths:
-        elements.append(body[start:start + length])
+        elements.append(body[start : start + length])
         start += length
     return elements, mask(entry_crc)
 
@@ -96,7 +101,9 @@ def to_elements(array: np.ndarray) -> list[bytes]:
         elif isinstance(item, str):
             out.append(item.encode("utf-8"))
         else:
-            raise TypeError(f"string tensor elements must be bytes or str, got {type(item).__name__}")
+            raise TypeError(
+                f"string tensor elements must be bytes or str, got {type(item).__name__}"
+            )
     return out
 
 

@@ -28,6 +28,7 @@ _SNAPPY = 1
 
 # --- writing ----------------------------------------------------------------------------------
 
+
 class _BlockBuilder:
     """Accumulates one block's entries with prefix compression and restart points."""
 
@@ -94,8 +95,11 @@ def _encode_handle(offset: int, size: int) -> bytes:
     return encode_varint(offset) + encode_varint(size)
 
 
-def build_table(entries: Iterator[tuple[bytes, bytes]] | list[tuple[bytes, bytes]],
-                *, block_size: int = BLOCK_SIZE) -> bytes:
+def build_table(
+    entries: Iterator[tuple[bytes, bytes]] | list[tuple[bytes, bytes]],
+    *,
+    block_size: int = BLOCK_SIZE,
+) -> bytes:
     """Serialise sorted, unique ``(key, value)`` pairs into TF's table bytes.
 
     Reproduces ``tsl::table::TableBuilder`` with TF's bundle options (format doc §2.5, §2.6).
@@ -148,6 +152,7 @@ def build_table(entries: Iterator[tuple[bytes, bytes]] | list[tuple[bytes, bytes
 
 # --- reading ----------------------------------------------------------------------------------
 
+
 def _corrupt(path: str, what: str) -> CorruptCheckpointError:
     return CorruptCheckpointError(
         f"{path} is not a valid checkpoint index: {what}. The file is damaged or was not "
@@ -169,7 +174,7 @@ def _read_block(buf: bytes, offset: int, size: int, end: int, path: str) -> byte
     """Return a block's contents after checking bounds, type byte and CRC."""
     if offset < 0 or size < 0 or offset + size + TRAILER_SIZE > end:
         raise _corrupt(path, f"block handle (offset {offset}, size {size}) points past the data")
-    contents = memoryview(buf)[offset:offset + size + 1]  # contents plus type byte
+    contents = memoryview(buf)[offset : offset + size + 1]  # contents plus type byte
     stored = decode_fixed32(buf, offset + size + 1)
     if mask(crc32c(contents)) != stored:
         raise ChecksumMismatchError(
@@ -213,9 +218,9 @@ def _iter_block(block: bytes, path: str) -> Iterator[tuple[bytes, bytes]]:
                 raise _corrupt(path, "bad entry in block") from None
         if shared > len(key) or p + non_shared + value_len > end:
             raise _corrupt(path, "bad entry in block")
-        key = key[:shared] + block[p:p + non_shared]
+        key = key[:shared] + block[p : p + non_shared]
         p += non_shared
-        yield key, block[p:p + value_len]
+        yield key, block[p : p + value_len]
         p += value_len
 
 
