@@ -38,7 +38,7 @@ from ckpt.format.table import read_table
 _MAX_RANK = 254  # TensorShape's own limit
 _MAX_DIM = (1 << 63) - 1
 _COPY_CHUNK = 8 << 20  # verify-then-copy works in chunks that stay in cache
-_COVERAGE_CELL_LIMIT = 1 << 20
+_COVERAGE_WORK_LIMIT = 1 << 20
 
 Bounds = tuple[tuple[int, int], ...]
 
@@ -382,9 +382,11 @@ class BundleReader:
                 return self._read_whole(entry, out, verify)
             if out is None:
                 return self._read_strings(entry, verify)
+        # Every piece is bounds-checked and verified (numeric pieces are views of the memory
+        # map, so this copies nothing) before the result is allocated or ``out`` is touched.
+        values = [self._read_piece(piece, verify) for _, piece in pieces]
         result = out if out is not None else np.empty(shape, dtype)
-        for piece_bounds, piece in pieces:
-            values = self._read_piece(piece, verify)
+        for (piece_bounds, _), piece_values in zip(pieces, values, strict=True):
             inter = _intersect(piece_bounds, bounds)
             src = tuple(
                 slice(a - p0, b - p0) for (a, b), (p0, _) in zip(inter, piece_bounds, strict=True)
@@ -392,7 +394,7 @@ class BundleReader:
             dst = tuple(
                 slice(a - r0, b - r0) for (a, b), (r0, _) in zip(inter, bounds, strict=True)
             )
-            result[dst] = values[src]
+            result[dst] = piece_values[src]
         return result
 
     def _read_piece(self, entry: BundleEntry, verify: bool) -> np.ndarray:
@@ -531,7 +533,7 @@ def _volume(bounds: Bounds) -> int:
 
 
 def _covers(pieces: Sequence[Bounds], region: Bounds) -> bool:
-    """Whether the union of ``pieces`` covers ``region`` (checked on the grid of their edges)."""
+    """Whether the union of ``pieces`` covers ``region`` exactly (overlaps allowed)."""
     cuts = []
     for dim, (r0, r1) in enumerate(region):
         edges = {r0, r1}
@@ -543,16 +545,24 @@ def _covers(pieces: Sequence[Bounds], region: Bounds) -> bool:
     cells = 1
     for c in cuts:
         cells *= len(c) - 1
-    if cells > _COVERAGE_CELL_LIMIT:
-        # Too many cells to check one by one: fall back to requiring enough stored volume.
-        return sum(_volume(_intersect(p, region)) for p in pieces) >= _volume(region)
-    for cell in itertools.product(*[list(itertools.pairwise(c)) for c in cuts]):
-        if not any(
-            all(p0 <= c0 and c1 <= p1 for (c0, c1), (p0, p1) in zip(cell, p, strict=True))
-            for p in pieces
-        ):
-            return False
-    return True
+    if cells * max(len(pieces), 1) <= _COVERAGE_WORK_LIMIT:
+        # Check every cell of the grid the pieces' edges cut the region into.
+        grid = itertools.product(*[list(itertools.pairwise(c)) for c in cuts])
+        return all(
+            any(
+                all(p0 <= c0 and c1 <= p1 for (c0, c1), (p0, p1) in zip(cell, p, strict=True))
+                for p in pieces
+            )
+            for cell in grid
+        )
+    # Many pieces: mark a mask of the region (one byte per element, no more than the result).
+    covered = np.zeros(tuple(r1 - r0 for r0, r1 in region), dtype=np.bool_)
+    for p in pieces:
+        inter = _intersect(p, region)
+        covered[
+            tuple(slice(a - r0, b - r0) for (a, b), (r0, _) in zip(inter, region, strict=True))
+        ] = True
+    return bool(covered.all())
 
 
 __all__ = ["FULL", "BundleEntry", "BundleReader", "decode_key", "encode_key"]

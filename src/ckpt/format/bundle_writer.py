@@ -49,7 +49,8 @@ def as_array(value: Any, key: str) -> tuple[np.ndarray, DType]:
     if not dtype.is_string:
         if array.dtype.byteorder == ">":
             array = array.astype(array.dtype.newbyteorder("<"))
-        array = np.ascontiguousarray(array)
+        if not array.flags.c_contiguous:  # (np.ascontiguousarray would make scalars 1-D)
+            array = array.copy(order="C")
     return array, dtype
 
 
