@@ -38,6 +38,7 @@ from ckpt.format.table import read_table
 _MAX_RANK = 254  # TensorShape's own limit
 _MAX_DIM = (1 << 63) - 1
 _COPY_CHUNK = 8 << 20  # verify-then-copy works in chunks that stay in cache
+_HAS_MADVISE = hasattr(mmap.mmap, "madvise") and hasattr(mmap, "MADV_DONTNEED")
 _COVERAGE_WORK_LIMIT = 1 << 20
 
 Bounds = tuple[tuple[int, int], ...]
@@ -311,10 +312,31 @@ class BundleReader:
             key=entry.key,
         )
 
+    def _release(self, entry: BundleEntry, start: int, stop: int) -> None:
+        """Unmap the pages of ``[start, stop)`` of an entry once they have been consumed.
+
+        The data stays in the page cache; dropping it from this process's mapping keeps
+        resident memory at the restored arrays plus one chunk, however large the checkpoint.
+        """
+        buf, _ = self._shards[entry.shard_id]
+        if not _HAS_MADVISE or not isinstance(buf, mmap.mmap):
+            return
+        first = (entry.offset + start) // mmap.PAGESIZE * mmap.PAGESIZE
+        last = entry.offset + stop
+        if last > first:
+            with contextlib.suppress(OSError, ValueError):
+                buf.madvise(mmap.MADV_DONTNEED, first, last - first)
+
     def _verify(self, entry: BundleEntry, raw: np.ndarray) -> None:
         if entry.key in self._verified:
             return
-        computed = mask(crc32c(raw))
+        crc = 0
+        for start in range(0, entry.size, _COPY_CHUNK):
+            stop = min(start + _COPY_CHUNK, entry.size)
+            crc = crc32c(raw[start:stop], crc)
+            if entry.size > _COPY_CHUNK:
+                self._release(entry, start, stop)
+        computed = mask(crc)
         if computed != entry.crc32c:
             raise self._checksum_error(entry, computed)
         self._verified.add(entry.key)
@@ -424,6 +446,8 @@ class BundleReader:
             for start in range(0, entry.size, _COPY_CHUNK):
                 stop = min(start + _COPY_CHUNK, entry.size)
                 dst[start:stop] = raw[start:stop]
+                if entry.size > _COPY_CHUNK:
+                    self._release(entry, start, stop)
         else:
             out[...] = raw.view(entry.dtype.numpy).reshape(entry.shape)
         if self.big_endian:
