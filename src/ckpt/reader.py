@@ -198,7 +198,7 @@ class CheckpointReader:
         for k in self._bundle:
             entry = self._bundle.entry(k)
             dims = ",".join(str(d) for d in entry.shape)
-            lines.append(f"{k} (DT_{entry.dtype.name.upper()}) [{dims}]")
+            lines.append(f"{k} ({entry.dtype.enum_name}) [{dims}]")
         return "\n".join(lines) + ("\n" if lines else "")
 
     def keys(self) -> list[str]:

@@ -37,6 +37,7 @@ from ckpt.format.table import read_table
 
 _MAX_RANK = 254  # TensorShape's own limit
 _MAX_DIM = (1 << 63) - 1
+_NUMPY_MAX_RANK = 64  # NPY_MAXDIMS in NumPy 2
 _COPY_CHUNK = 8 << 20  # verify-then-copy works in chunks that stay in cache
 _HAS_MADVISE = hasattr(mmap.mmap, "madvise") and hasattr(mmap, "MADV_DONTNEED")
 _COVERAGE_WORK_LIMIT = 1 << 20
@@ -99,6 +100,17 @@ def _decode_entry(key: str, value: bytes, path: str) -> tuple[Any, tuple[int, ..
     ):
         raise CorruptCheckpointError(
             f"{path}: invalid tensor shape {list(shape)} for {key!r}", path=path, key=key
+        )
+    elements = 1
+    for d in shape:
+        if d:
+            elements *= d
+    if elements > _MAX_DIM:
+        # TF's TensorShape refuses more than 2**63 - 1 elements (zero-size dims aside).
+        raise CorruptCheckpointError(
+            f"{path}: tensor shape {list(shape)} of {key!r} has more than 2**63 - 1 elements",
+            path=path,
+            key=key,
         )
     return proto, shape
 
@@ -207,7 +219,9 @@ class BundleReader:
         # Entries are parsed (and validated) on first use, so opening costs one table scan.
         self._raw: dict[str, bytes] = {decode_key(k): v for k, v in table[1:]}
         self._entries: dict[str, BundleEntry] = {}
+        self._slice_key_cache: dict[str, dict[str, TensorSlice]] = {}
         self._visible = [k for k in self._raw if not k.startswith("\x00") or not self._hidden(k)]
+        self._visible_set = set(self._visible)
         self._shards: dict[int, tuple[Any, int]] = {}
         self._lock = threading.Lock()
         self._verified: set[str] = set()
@@ -247,6 +261,15 @@ class BundleReader:
         assert value is not None
         return _decode_entry(key, value, self._index_path)[1]
 
+    def _slice_keys(self, full: str) -> dict[str, TensorSlice]:
+        """The slice-entry keys of a sliced tensor's slices, computed once per tensor."""
+        found = self._slice_key_cache.get(full)
+        if found is None:
+            raw = encode_key(full)
+            found = {decode_key(encode_slice_key(raw, s)): s for s in self.entry(full).slices}
+            self._slice_key_cache[full] = found
+        return found
+
     def _hidden(self, key: str) -> bool:
         """Whether ``key`` is the slice entry of a slice some full entry lists (TF hides those)."""
         try:
@@ -256,11 +279,14 @@ class BundleReader:
         full = decode_key(name)
         if full not in self._raw:
             return False
-        raw = encode_key(key)
-        return any(encode_slice_key(name, s) == raw for s in self.entry(full).slices)
+        try:
+            return key in self._slice_keys(full)
+        except CorruptCheckpointError:
+            return False  # the full entry is broken: reading it says so; its slices stay listed
 
     def __contains__(self, key: object) -> bool:
-        return key in self._raw
+        """Whether ``key`` is a tensor name; slice entries are not (as in TF's ``has_tensor``)."""
+        return key in self._visible_set
 
     def __len__(self) -> int:
         return len(self._visible)
@@ -280,7 +306,7 @@ class BundleReader:
                 with open(path, "rb") as f:
                     length = os.fstat(f.fileno()).st_size
                     buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if length else b""
-            except FileNotFoundError:
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 raise CheckpointNotFoundError(
                     f"data file {path} of checkpoint {self.prefix} is missing", path=path
                 ) from None
@@ -292,24 +318,36 @@ class BundleReader:
         buf, length = self._shard(entry.shard_id)
         if entry.offset + entry.size > length:
             path = naming.data_filename(self.prefix, entry.shard_id, self.num_shards)
+            name, what = self._describe(entry)
             raise CorruptCheckpointError(
-                f"{path} is truncated: tensor {entry.key!r} needs bytes "
+                f"{path} is truncated: tensor {what} needs bytes "
                 f"[{entry.offset}, {entry.offset + entry.size}) but the file has {length}",
                 path=path,
-                key=entry.key,
+                key=name,
             )
         if entry.size == 0:
             return np.empty(0, np.uint8)
         return np.frombuffer(buf, np.uint8, entry.size, entry.offset)
 
+    def _describe(self, entry: BundleEntry) -> tuple[str, str]:
+        """``(tensor name, description)`` of an entry; slice entries name their tensor."""
+        if entry.key.startswith("\x00"):
+            try:
+                name, tensor_slice = decode_slice_key(encode_key(entry.key))
+            except ValueError:
+                return entry.key, repr(entry.key)
+            return decode_key(name), f"{decode_key(name)!r} (slice {tensor_slice})"
+        return entry.key, repr(entry.key)
+
     def _checksum_error(self, entry: BundleEntry, computed: int) -> ChecksumMismatchError:
         path = naming.data_filename(self.prefix, entry.shard_id, self.num_shards)
+        name, what = self._describe(entry)
         return ChecksumMismatchError(
-            f"checksum mismatch for tensor {entry.key!r} in {path} ({entry.size} bytes at offset "
+            f"checksum mismatch for tensor {what} in {path} ({entry.size} bytes at offset "
             f"{entry.offset}): stored {unmask(entry.crc32c):#010x}, computed "
             f"{unmask(computed):#010x}. The data file is corrupt.",
             path=path,
-            key=entry.key,
+            key=name,
         )
 
     def _release(self, entry: BundleEntry, start: int, stop: int) -> None:
@@ -342,6 +380,24 @@ class BundleReader:
         self._verified.add(entry.key)
 
     def _require_readable(self, entry: BundleEntry) -> None:
+        if len(entry.shape) > _NUMPY_MAX_RANK:
+            raise UnsupportedCheckpointError(
+                f"tensor {entry.key!r} in {self.prefix} has rank {len(entry.shape)}; NumPy "
+                f"arrays have at most {_NUMPY_MAX_RANK} dimensions",
+                path=self.prefix,
+                key=entry.key,
+            )
+        if entry.dtype.numpy is not None:
+            nbytes = entry.dtype.numpy.itemsize
+            for d in entry.shape:
+                nbytes *= d or 1
+            if nbytes > _MAX_DIM:
+                raise UnsupportedCheckpointError(
+                    f"tensor {entry.key!r} in {self.prefix} has shape {list(entry.shape)}, which "
+                    "a NumPy array cannot represent (over 2**63 - 1 bytes, zero dims aside)",
+                    path=self.prefix,
+                    key=entry.key,
+                )
         if entry.dtype.numpy is None:
             raise UnsupportedCheckpointError(
                 f"tensor {entry.key!r} in {self.prefix} has dtype {entry.dtype.name}, which "
@@ -352,6 +408,11 @@ class BundleReader:
 
     def _read_strings(self, entry: BundleEntry, verify: bool) -> np.ndarray:
         raw = self._raw_bytes(entry)
+        if entry.size == 0 and entry.num_elements == 0:
+            # TF's reader returns early on size 0; its CRC check then expects Mask(crc of "").
+            if verify and entry.crc32c != mask(0):
+                raise self._checksum_error(entry, mask(0))
+            return strings.to_array([], entry.shape)
         try:
             elements, computed = strings.decode(
                 raw, entry.num_elements, big_endian=self.big_endian, verify=verify
@@ -469,26 +530,20 @@ class BundleReader:
         return self._raw_bytes(entry).view(entry.dtype.numpy).reshape(entry.shape)
 
     def verify_tensor(self, key: str) -> None:
-        """Check one entry's CRC32C (every stored piece of a sliced tensor) without copying."""
+        """Check one tensor's CRC32C (every stored slice of a sliced one) without copying it."""
         entry = self.entry(key)
-        targets = (
-            [self.entry(decode_key(encode_slice_key(encode_key(key), s))) for s in entry.slices]
-            if entry.is_sliced
-            else [entry]
-        )
-        for target in targets:
-            if target.dtype.is_string:
-                self._read_strings(target, True)
-            elif target.dtype.numpy is not None:
-                self._verify(target, self._raw_bytes(target))
+        for _, piece in self._pieces(entry, tuple((0, d) for d in entry.shape)):
+            if piece.dtype.is_string:
+                self._read_strings(piece, True)
+            elif piece.dtype.numpy is not None:
+                self._verify(piece, self._raw_bytes(piece))
 
     def _pieces(self, entry: BundleEntry, bounds: Bounds) -> list[tuple[Bounds, BundleEntry]]:
         """Stored pieces intersecting ``bounds``, after checking they cover it."""
         if not entry.is_sliced:
             return [(tuple((0, d) for d in entry.shape), entry)]
         pieces = []
-        for s in entry.slices:
-            slice_key = decode_key(encode_slice_key(encode_key(entry.key), s))
+        for slice_key, s in self._slice_keys(entry.key).items():
             piece = self.entry(slice_key) if slice_key in self._raw else None
             piece_bounds = s.bounds(entry.shape)
             if piece is None or piece.is_sliced:
@@ -506,6 +561,7 @@ class BundleReader:
                     key=entry.key,
                 )
             if _volume(_intersect(piece_bounds, bounds)) > 0:
+                self._raw_bytes(piece)  # its bytes exist: coverage checks stay within the files
                 pieces.append((piece_bounds, piece))
         if _volume(bounds) and not _covers([b for b, _ in pieces], bounds):
             raise CorruptCheckpointError(
@@ -579,7 +635,10 @@ def _covers(pieces: Sequence[Bounds], region: Bounds) -> bool:
             )
             for cell in grid
         )
-    # Many pieces: mark a mask of the region (one byte per element, no more than the result).
+    if sum(_volume(_intersect(p, region)) for p in pieces) < _volume(region):
+        return False
+    # Many pieces: mark a mask of the region (one byte per element, no more than the result,
+    # and the pieces, whose bytes exist in the files, hold at least that many elements).
     covered = np.zeros(tuple(r1 - r0 for r0, r1 in region), dtype=np.bool_)
     for p in pieces:
         inter = _intersect(p, region)

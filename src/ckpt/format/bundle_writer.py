@@ -8,6 +8,7 @@ see the checkpoint; an aborted or failed write removes its temporary files.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import secrets
@@ -30,10 +31,42 @@ _WRITE_BUFFER = 1 << 20  # small tensors coalesce; large ones bypass the buffer
 
 @dataclass
 class _SlicedTensor:
+    """The slices written so far of one partitioned tensor, indexed for overlap checks."""
+
     dtype: DType
     full_shape: tuple[int, ...]
+    axis: int  # slices are kept sorted along this axis (the first one the first slice splits)
     slices: list[TensorSlice] = field(default_factory=list)
     bounds: list[tuple[tuple[int, int], ...]] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)  # sorted starts along ``axis``
+    order: list[int] = field(default_factory=list)  # index into ``bounds`` for each start
+    max_extent: int = 0
+
+    def overlapping(self, bounds: tuple[tuple[int, int], ...]) -> bool:
+        """Whether ``bounds`` overlaps an earlier slice (touching edges do not overlap)."""
+        if any(start == stop for start, stop in bounds):
+            return False  # an empty slice covers nothing
+        lo, hi = bounds[self.axis]
+        # Candidates overlap along ``axis``: they start before ``hi`` and no earlier than
+        # ``lo - max_extent`` (no slice is longer than ``max_extent`` along the axis).
+        first = bisect.bisect_right(self.starts, lo - self.max_extent)
+        last = bisect.bisect_left(self.starts, hi)
+        for i in range(first, last):
+            other = self.bounds[self.order[i]]
+            if all(
+                max(a0, b0) < min(a1, b1) for (a0, a1), (b0, b1) in zip(bounds, other, strict=True)
+            ):
+                return True
+        return False
+
+    def record(self, tensor_slice: TensorSlice, bounds: tuple[tuple[int, int], ...]) -> None:
+        lo, hi = bounds[self.axis]
+        at = bisect.bisect_right(self.starts, lo)
+        self.starts.insert(at, lo)
+        self.order.insert(at, len(self.bounds))
+        self.slices.append(tensor_slice)
+        self.bounds.append(bounds)
+        self.max_extent = max(self.max_extent, hi - lo)
 
 
 def as_array(value: Any, key: str) -> tuple[np.ndarray, DType]:
@@ -52,6 +85,31 @@ def as_array(value: Any, key: str) -> tuple[np.ndarray, DType]:
         if not array.flags.c_contiguous:  # (np.ascontiguousarray would make scalars 1-D)
             array = array.copy(order="C")
     return array, dtype
+
+
+@dataclass(frozen=True)
+class _Payload:
+    """A tensor's bytes as they go to disk, with what its index entry needs."""
+
+    dtype: DType
+    shape: tuple[int, ...]
+    data: Any  # bytes or a uint8 view of the caller's array
+    size: int
+    crc32c: int  # masked
+
+
+def _prepare(value: Any, key: str) -> _Payload:
+    """Encode a value (and checksum it) without touching any writer state."""
+    array, dtype = as_array(value, key)
+    if dtype.is_string:
+        try:
+            elements = strings.to_elements(array)
+        except TypeError as exc:
+            raise InvalidTensorError(f"string tensor {key!r}: {exc}", key=key) from None
+        encoded, masked = strings.encode(elements)
+        return _Payload(dtype, array.shape, encoded, len(encoded), masked)
+    data = array.reshape(-1).view(np.uint8) if array.size else b""
+    return _Payload(dtype, array.shape, data, array.nbytes, mask(crc32c(data)))
 
 
 class BundleWriter:
@@ -101,7 +159,12 @@ class BundleWriter:
     def _check_key(self, key: str) -> bytes:
         if not isinstance(key, str):
             raise InvalidTensorError(f"tensor names must be str, got {type(key).__name__}")
-        raw = encode_key(key)
+        try:
+            raw = encode_key(key)
+        except UnicodeEncodeError:
+            raise InvalidTensorError(
+                f"invalid tensor name {key!r}: it cannot be encoded as UTF-8", key=key
+            ) from None
         if not raw or raw.startswith(b"\x00"):
             raise InvalidTensorError(
                 f"invalid tensor name {key!r}: names must be non-empty and not start with NUL "
@@ -113,41 +176,40 @@ class BundleWriter:
     def _pick_shard(self, shard: int | None) -> int:
         if shard is None:
             return min(range(self.num_shards), key=self._offsets.__getitem__)
-        if not 0 <= shard < self.num_shards:
-            raise InvalidTensorError(f"shard {shard} is outside 0..{self.num_shards - 1}")
+        if not isinstance(shard, int) or not 0 <= shard < self.num_shards:
+            raise InvalidTensorError(f"shard {shard!r} is outside 0..{self.num_shards - 1}")
         return shard
 
-    def _append(self, raw_key: bytes, array: np.ndarray, dtype: DType, shard: int) -> None:
-        """Write one tensor's bytes to ``shard`` and record its entry under ``raw_key``."""
-        if raw_key in self._entries:
-            raise InvalidTensorError(f"Adding duplicate key: {encode_key_repr(raw_key)}")
-        if dtype.is_string:
-            data, masked = strings.encode(strings.to_elements(array))
-            payload: Any = data
-            size = len(data)
-        else:
-            payload = array.reshape(-1).view(np.uint8) if array.size else b""
-            size = array.nbytes
-            masked = mask(crc32c(payload)) if size else mask(0)
+    def _append(self, raw_key: bytes, payload: _Payload, shard: int) -> None:
+        """Write prepared bytes to ``shard`` and record their entry under ``raw_key``."""
         entry = protos.BundleEntryProto(
-            dtype=dtype.value, shard_id=shard, offset=self._offsets[shard], size=size, crc32c=masked
+            dtype=payload.dtype.value,
+            shard_id=shard,
+            offset=self._offsets[shard],
+            size=payload.size,
+            crc32c=payload.crc32c,
         )
         entry.shape.SetInParent()
-        for d in array.shape:
+        for d in payload.shape:
             entry.shape.dim.add(size=d)
-        if size:
-            self._files[shard].write(payload)
-        self._offsets[shard] += size
+        if payload.size:
+            try:
+                self._files[shard].write(payload.data)
+            except BaseException:
+                # A partial write would shift every later offset: the checkpoint is lost.
+                self.abort()
+                raise
+        self._offsets[shard] += payload.size
         self._entries[raw_key] = entry
 
     def add(self, key: str, value: Any, *, shard: int | None = None) -> None:
         """Write a whole tensor under ``key`` (array-like: NumPy, lists, bytes/str arrays)."""
         self._check_open()
         raw_key = self._check_key(key)
-        if raw_key in self._sliced:
+        if raw_key in self._sliced or raw_key in self._entries:
             raise InvalidTensorError(f"Adding duplicate key: {key}", key=key)
-        array, dtype = as_array(value, key)
-        self._append(raw_key, array, dtype, self._pick_shard(shard))
+        payload = _prepare(value, key)
+        self._append(raw_key, payload, self._pick_shard(shard))
 
     def add_slice(
         self,
@@ -161,46 +223,53 @@ class BundleWriter:
         """Write the part of tensor ``key`` (of ``full_shape``) that starts at ``offset``.
 
         Slices of one tensor may be added in any order and to any shard; together they should
-        cover it (readers refuse to assemble a tensor with gaps). A slice covering the whole
-        tensor is stored as a plain entry, as TF does.
+        cover it (readers refuse to assemble a tensor with gaps) and must not overlap. A slice
+        covering the whole tensor is stored as a plain entry, as TF does. A rejected slice
+        leaves the writer as it was.
         """
         self._check_open()
         raw_key = self._check_key(key)
-        array, dtype = as_array(value, key)
+        if raw_key in self._entries:
+            raise InvalidTensorError(f"Adding duplicate key: {key}", key=key)
+        payload = _prepare(value, key)
         full = tuple(int(d) for d in full_shape)
         tensor_slice = (
-            TensorSlice.from_offsets(offset, array.shape) if len(offset) == array.ndim else None
+            TensorSlice.from_offsets(offset, payload.shape)
+            if len(offset) == len(payload.shape)
+            else None
         )
         if tensor_slice is None or not tensor_slice.fits(full):
             raise InvalidTensorError(
-                f"slice of {key!r} with shape {list(array.shape)} at offset {list(offset)} does "
-                f"not fit in full shape {list(full)}",
+                f"slice of {key!r} with shape {list(payload.shape)} at offset {list(offset)} "
+                f"does not fit in full shape {list(full)}",
                 key=key,
             )
-        if tensor_slice.is_full(full) and raw_key not in self._sliced:
-            self.add(key, array, shard=shard)
-            return
-        if raw_key in self._entries:
-            raise InvalidTensorError(f"Adding duplicate key: {key}", key=key)
-        info = self._sliced.setdefault(raw_key, _SlicedTensor(dtype, full))
-        if info.dtype != dtype or info.full_shape != full:
+        target = self._pick_shard(shard)
+        info = self._sliced.get(raw_key)
+        if info is None:
+            if tensor_slice.is_full(full):
+                self._append(raw_key, payload, target)
+                return
+            axis = next(
+                (i for i, (st, ln) in enumerate(tensor_slice.extents) if st != 0 or ln != full[i]),
+                0,
+            )
+            info = _SlicedTensor(payload.dtype, full, axis)
+        elif info.dtype != payload.dtype or info.full_shape != full:
             raise InvalidTensorError(
-                f"slices of {key!r} disagree: {dtype.name}{list(full)} vs earlier "
+                f"slices of {key!r} disagree: {payload.dtype.name}{list(full)} vs earlier "
                 f"{info.dtype.name}{list(info.full_shape)}",
                 key=key,
             )
         bounds = tensor_slice.bounds(full)
-        for other in info.bounds:
-            if all(
-                max(a0, b0) < min(a1, b1) for (a0, a1), (b0, b1) in zip(bounds, other, strict=True)
-            ):
-                raise InvalidTensorError(
-                    f"slice {tensor_slice} of {key!r} overlaps an earlier slice", key=key
-                )
+        if info.overlapping(bounds):
+            raise InvalidTensorError(
+                f"slice {tensor_slice} of {key!r} overlaps an earlier slice", key=key
+            )
         # Python savers give explicit (offset, length) for every dimension (format doc §5.1).
-        self._append(encode_slice_key(raw_key, tensor_slice), array, dtype, self._pick_shard(shard))
-        info.slices.append(tensor_slice)
-        info.bounds.append(bounds)
+        self._append(encode_slice_key(raw_key, tensor_slice), payload, target)
+        self._sliced[raw_key] = info
+        info.record(tensor_slice, bounds)
 
     def _index_entries(self) -> list[tuple[bytes, bytes]]:
         header = protos.BundleHeaderProto(num_shards=self.num_shards)
@@ -277,10 +346,6 @@ def _fsync_dir(directory: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def encode_key_repr(raw_key: bytes) -> str:
-    return raw_key.decode("utf-8", "backslashreplace")
 
 
 __all__ = ["BundleWriter", "as_array"]

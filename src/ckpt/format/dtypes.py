@@ -24,6 +24,11 @@ class DType:
     numpy: np.dtype | None
 
     @property
+    def enum_name(self) -> str:
+        """TF's ``DataType`` enum name: ``DT_FLOAT``, ``DT_HALF``, ``DT_BFLOAT16``, ..."""
+        return _ENUM_NAMES.get(self.value, f"DT_INVALID({self.value})")
+
+    @property
     def is_string(self) -> bool:
         return self.value == DT_STRING
 
@@ -84,6 +89,11 @@ _TABLE: list[tuple[int, str, np.dtype | None]] = [
     (32, "uint2", _ml("uint2")),
     (33, "float4_e2m1fn", _ml("float4_e2m1fn")),
 ]
+
+# TF's enum names differ from the NumPy-style names for a few types.
+_ENUM_OVERRIDES = {1: "DT_FLOAT", 2: "DT_DOUBLE", 19: "DT_HALF"}
+_ENUM_NAMES: dict[int, str] = {v: _ENUM_OVERRIDES.get(v, "DT_" + n.upper()) for v, n, _ in _TABLE}
+_ENUM_NAMES.update({v + 100: name + "_REF" for v, name in list(_ENUM_NAMES.items())})
 
 _BY_VALUE: dict[int, DType] = {v: DType(v, n, d) for v, n, d in _TABLE}
 

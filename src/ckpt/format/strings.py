@@ -62,12 +62,14 @@ def decode(
     byteorder: Literal["little", "big"] = "big" if big_endian else "little"
     lengths = []
     pos = 0
-    try:
-        for _ in range(count):
+    for _ in range(count):
+        try:
             length, pos = decode_varint(data, pos, size)
-            lengths.append(length)
-    except ValueError:
-        raise StringDecodeError("truncated string lengths") from None
+        except ValueError:
+            raise StringDecodeError("truncated string lengths") from None
+        if length > size:
+            raise StringDecodeError(f"string lengths run past the entry's {size} bytes")
+        lengths.append(length)
     if pos + 4 > size:
         raise StringDecodeError("string tensor is missing its length checksum")
     stored = data[pos : pos + 4]
