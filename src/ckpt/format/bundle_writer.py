@@ -267,7 +267,12 @@ class BundleWriter:
                 f"slice {tensor_slice} of {key!r} overlaps an earlier slice", key=key
             )
         # Python savers give explicit (offset, length) for every dimension (format doc §5.1).
-        self._append(encode_slice_key(raw_key, tensor_slice), payload, target)
+        slice_key = encode_slice_key(raw_key, tensor_slice)
+        if slice_key in self._entries:  # the same (empty) slice twice: overlap misses it
+            raise InvalidTensorError(
+                f"Adding duplicate key: slice {tensor_slice} of {key!r}", key=key
+            )
+        self._append(slice_key, payload, target)
         self._sliced[raw_key] = info
         info.record(tensor_slice, bounds)
 
