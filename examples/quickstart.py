@@ -51,7 +51,7 @@ def main() -> None:
         print("vocab:", ckpt.load_variable(prefix, "vocab"))
 
     # 4. Read a checkpoint written by TensorFlow 2.21 (tf.train.Checkpoint.save).
-    tf_dir = FIXTURE_DIR / "object_based"
+    tf_dir = FIXTURE_DIR / "tf2_object"
     tf_reader = ckpt.load_checkpoint(tf_dir)
     print(f"\nTensorFlow-written checkpoint {tf_reader.prefix}:")
     dtypes = tf_reader.get_variable_to_tf_dtype_map()

@@ -326,7 +326,9 @@ class BundleReader:
                 key=name,
             )
         if entry.size == 0:
-            return np.empty(0, np.uint8)
+            empty = np.empty(0, np.uint8)
+            empty.flags.writeable = False  # like the memory-mapped views: read-only
+            return empty
         return np.frombuffer(buf, np.uint8, entry.size, entry.offset)
 
     def _describe(self, entry: BundleEntry) -> tuple[str, str]:
