@@ -6,18 +6,16 @@ Every key, shape, dtype and value is checked against the formulas in
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import os
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
+from fixture_spec import FIXTURES, spec
 
 import ckpt
 from ckpt.errors import (
@@ -27,23 +25,6 @@ from ckpt.errors import (
     UnsupportedCheckpointError,
 )
 from ckpt.format import protos
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf"
-
-
-def _load_spec() -> ModuleType:
-    name = "ckpt_tf_fixture_spec"
-    if name in sys.modules:
-        return sys.modules[name]
-    found = importlib.util.spec_from_file_location(name, FIXTURES / "spec.py")
-    assert found is not None and found.loader is not None
-    module = importlib.util.module_from_spec(found)
-    sys.modules[name] = module
-    found.loader.exec_module(module)
-    return module
-
-
-spec = _load_spec()
 
 FIXTURE_LIST = list(spec.FIXTURES.values())
 TENSORS = [(f, t) for f in FIXTURE_LIST for t in f.tensors]

@@ -11,17 +11,15 @@ Without TensorFlow the module is skipped, unless ``CKPT_REQUIRE_TF`` is set: the
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
+from fixture_spec import spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,23 +40,9 @@ except Exception as exc:  # ImportError, or a broken install failing on import
 
 pytestmark = pytest.mark.tf
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf"
 BLOCK_SIZE = 262144  # TF's table block size for bundle indexes
 
 
-def _load_spec() -> ModuleType:
-    name = "ckpt_tf_fixture_spec"
-    if name in sys.modules:
-        return sys.modules[name]
-    found = importlib.util.spec_from_file_location(name, FIXTURES / "spec.py")
-    assert found is not None and found.loader is not None
-    module = importlib.util.module_from_spec(found)
-    sys.modules[name] = module
-    found.loader.exec_module(module)
-    return module
-
-
-spec = _load_spec()
 
 # Dtypes whose partial slices TF's BundleReader can copy (TF 2.21, verified below); for the
 # others TF only returns a stored slice when asked for exactly that slice.
