@@ -31,7 +31,7 @@ from ckpt.errors import (
 )
 from ckpt.format import naming, protos, strings
 from ckpt.format.crc import crc32c, mask, unmask
-from ckpt.format.dtypes import DType, from_enum
+from ckpt.format.dtypes import DT_STRING, DType, from_enum
 from ckpt.format.slices import FULL, TensorSlice, decode_slice_key, encode_slice_key
 from ckpt.format.table import read_table
 
@@ -83,21 +83,18 @@ _SCALARS = operator.attrgetter("dtype", "shard_id", "offset", "size", "crc32c")
 _SLICES_TAG = b"\x3a"  # field 7 (slices), wire type 2: absent from the bytes means no slices
 
 
-def _decode_entry(key: str, value: bytes, path: str) -> tuple[Any, tuple[int, ...]]:
-    """Parse an entry's proto and validate its shape; return ``(proto, shape)``."""
+def _parse_proto(key: str, value: bytes, path: str) -> Any:
     try:
-        proto = protos.BundleEntryProto.FromString(value)
+        return protos.BundleEntryProto.FromString(value)
     except DecodeError:
         raise CorruptCheckpointError(
             f"{path}: entry {key!r} is not a valid BundleEntryProto", path=path, key=key
         ) from None
-    shape_proto = proto.shape
-    shape = tuple(map(_SIZE, shape_proto.dim))
-    if (
-        len(shape) > _MAX_RANK
-        or shape_proto.unknown_rank
-        or (shape and (min(shape) < 0 or max(shape) > _MAX_DIM))
-    ):
+
+
+def _check_dims(key: str, shape: tuple[int, ...], path: str) -> tuple[int, ...]:
+    """Validate dims as TF's ``TensorShape`` does; return them."""
+    if len(shape) > _MAX_RANK or (shape and (min(shape) < 0 or max(shape) > _MAX_DIM)):
         raise CorruptCheckpointError(
             f"{path}: invalid tensor shape {list(shape)} for {key!r}", path=path, key=key
         )
@@ -112,12 +109,74 @@ def _decode_entry(key: str, value: bytes, path: str) -> tuple[Any, tuple[int, ..
             path=path,
             key=key,
         )
-    return proto, shape
+    return shape
 
 
-def _parse_entry(key: str, value: bytes, num_shards: int, path: str) -> BundleEntry:
-    """Parse and validate one entry; everything a reader relies on is checked here."""
-    proto, shape = _decode_entry(key, value, path)
+def _check_shape(key: str, shape_proto: Any, path: str) -> tuple[int, ...]:
+    """Validate a ``TensorShapeProto``; return its dims."""
+    if shape_proto.unknown_rank:
+        raise CorruptCheckpointError(
+            f"{path}: tensor {key!r} has an unknown rank", path=path, key=key
+        )
+    return _check_dims(key, tuple(map(_SIZE, shape_proto.dim)), path)
+
+
+def _simple_dims(raw: bytes) -> tuple[int, ...] | None:
+    """Dims of a serialized ``TensorShapeProto`` that holds only ``dim { size }`` fields.
+
+    A listing-speed shortcut for the layout every writer produces (each dim is ``12 len``
+    then, unless the size is 0, ``08 varint``); anything else returns None and goes through
+    protobuf, which stays the reference decoder.
+    """
+    dims = []
+    pos = 0
+    n = len(raw)
+    while pos < n:
+        if raw[pos] != 0x12 or pos + 1 >= n:
+            return None
+        length = raw[pos + 1]
+        pos += 2
+        end = pos + length
+        if length == 0:
+            dims.append(0)
+            continue
+        if length > 11 or end > n or raw[pos] != 0x08 or raw[end - 1] >= 0x80:
+            return None
+        value = 0
+        shift = 0
+        for byte in raw[pos + 1 : end]:
+            value |= (byte & 0x7F) << shift
+            shift += 7
+        dims.append(value)
+        pos = end
+    return tuple(dims)
+
+
+def _shape_bytes(value: bytes) -> bytes | None:
+    """The serialized ``shape`` field of an entry laid out as TF and ckpt write it, else None.
+
+    Proto3 writers emit fields in number order, so an entry starts with ``dtype`` (tag 0x08,
+    a one-byte enum) and then ``shape`` (tag 0x12, a short length). Shapes recur across a
+    checkpoint, so readers cache the parsed shape by these bytes; any other layout falls back
+    to a full protobuf parse.
+    """
+    if len(value) >= 4 and value[0] == 0x08 and value[1] < 0x80 and value[2] == 0x12:
+        length = value[3]
+        if length < 0x80 and 4 + length <= len(value):
+            return value[4 : 4 + length]
+    return None
+
+
+def _parse_entry(
+    key: str, value: bytes, num_shards: int, path: str, shape: tuple[int, ...] | None = None
+) -> BundleEntry:
+    """Parse and validate one entry; everything a reader relies on is checked here.
+
+    ``shape``, if given, is the entry's already validated shape.
+    """
+    proto = _parse_proto(key, value, path)
+    if shape is None:
+        shape = _check_shape(key, proto.shape, path)
     dtype_value, shard_id, offset, size, crc = _SCALARS(proto)
     dtype = from_enum(dtype_value)
     slices: tuple[TensorSlice, ...] = ()
@@ -220,6 +279,8 @@ class BundleReader:
         self._raw: dict[str, bytes] = {decode_key(k): v for k, v in table[1:]}
         self._entries: dict[str, BundleEntry] = {}
         self._slice_key_cache: dict[str, dict[str, TensorSlice]] = {}
+        self._shape_cache: dict[bytes, tuple[int, ...]] = {}
+        self._touched: dict[int, int] = {}
         self._visible = [k for k in self._raw if not k.startswith("\x00") or not self._hidden(k)]
         self._visible_set = set(self._visible)
         self._shards: dict[int, tuple[Any, int]] = {}
@@ -247,8 +308,23 @@ class BundleReader:
             raise TensorNotFoundError(
                 f"Key {key} not found in checkpoint {self.prefix}", path=self.prefix, key=key
             )
-        found = self._entries[key] = _parse_entry(key, value, self.num_shards, self._index_path)
+        shape = self._cached_shape(key, value)
+        found = _parse_entry(key, value, self.num_shards, self._index_path, shape)
+        self._entries[key] = found
         return found
+
+    def _cached_shape(self, key: str, value: bytes) -> tuple[int, ...] | None:
+        """The validated shape of an entry via the shape cache, or None for unusual layouts."""
+        raw_shape = _shape_bytes(value)
+        if raw_shape is None:
+            return None
+        shape = self._shape_cache.get(raw_shape)
+        if shape is None:
+            dims = _simple_dims(raw_shape)
+            if dims is None:
+                return None  # unusual layout: the full protobuf parse handles (and checks) it
+            shape = self._shape_cache[raw_shape] = _check_dims(key, dims, self._index_path)
+        return shape
 
     def shape(self, key: str) -> tuple[int, ...]:
         """The (full) shape of ``key``; cheaper than :meth:`entry` for listing many keys."""
@@ -257,9 +333,9 @@ class BundleReader:
             return found.shape
         value = self._raw.get(key)
         if value is None:
-            self.entry(key)  # raises TensorNotFoundError
-        assert value is not None
-        return _decode_entry(key, value, self._index_path)[1]
+            return self.entry(key).shape  # raises TensorNotFoundError
+        shape = self._cached_shape(key, value)
+        return shape if shape is not None else self.entry(key).shape
 
     def _slice_keys(self, full: str) -> dict[str, TensorSlice]:
         """The slice-entry keys of a sliced tensor's slices, computed once per tensor."""
@@ -315,7 +391,7 @@ class BundleReader:
 
     def _raw_bytes(self, entry: BundleEntry) -> np.ndarray:
         """The stored bytes of an unsliced entry as a read-only uint8 view of the data shard."""
-        buf, length = self._shard(entry.shard_id)
+        buf, length = self._shards.get(entry.shard_id) or self._shard(entry.shard_id)
         if entry.offset + entry.size > length:
             path = naming.data_filename(self.prefix, entry.shard_id, self.num_shards)
             name, what = self._describe(entry)
@@ -352,20 +428,22 @@ class BundleReader:
             key=name,
         )
 
-    def _release(self, entry: BundleEntry, start: int, stop: int) -> None:
-        """Unmap the pages of ``[start, stop)`` of an entry once they have been consumed.
+    def _consumed(self, shard_id: int, nbytes: int) -> None:
+        """Account for ``nbytes`` of a shard read; every few MiB, unmap what has been read.
 
         The data stays in the page cache; dropping it from this process's mapping keeps
-        resident memory at the restored arrays plus one chunk, however large the checkpoint.
+        resident memory at the restored arrays plus a few MiB, however large the checkpoint.
+        Later accesses (``view`` arrays included) simply fault the pages in again.
         """
-        buf, _ = self._shards[entry.shard_id]
-        if not _HAS_MADVISE or not isinstance(buf, mmap.mmap):
+        touched = self._touched.get(shard_id, 0) + nbytes
+        if touched < _COPY_CHUNK:
+            self._touched[shard_id] = touched
             return
-        first = (entry.offset + start) // mmap.PAGESIZE * mmap.PAGESIZE
-        last = entry.offset + stop
-        if last > first:
+        self._touched[shard_id] = 0
+        buf, length = self._shards.get(shard_id, (b"", 0))
+        if _HAS_MADVISE and isinstance(buf, mmap.mmap):
             with contextlib.suppress(OSError, ValueError):
-                buf.madvise(mmap.MADV_DONTNEED, first, last - first)
+                buf.madvise(mmap.MADV_DONTNEED, 0, length)
 
     def _verify(self, entry: BundleEntry, raw: np.ndarray) -> None:
         if entry.key in self._verified:
@@ -374,8 +452,7 @@ class BundleReader:
         for start in range(0, entry.size, _COPY_CHUNK):
             stop = min(start + _COPY_CHUNK, entry.size)
             crc = crc32c(raw[start:stop], crc)
-            if entry.size > _COPY_CHUNK:
-                self._release(entry, start, stop)
+            self._consumed(entry.shard_id, stop - start)
         computed = mask(crc)
         if computed != entry.crc32c:
             raise self._checksum_error(entry, computed)
@@ -435,7 +512,36 @@ class BundleReader:
         self, key: str, *, out: np.ndarray | None = None, verify: bool | None = None
     ) -> np.ndarray:
         """Read a whole tensor (assembling sliced tensors), optionally into ``out``."""
-        entry = self.entry(key)
+        entry = self._entries.get(key) or self.entry(key)
+        dtype = entry.dtype.numpy
+        if (
+            # The common case, kept short: a whole, little-endian, numeric tensor of at most one
+            # chunk, read into a fresh array or a matching contiguous one.
+            not entry.slices
+            and dtype is not None
+            and entry.dtype.value != DT_STRING
+            and not self.big_endian
+            and 0 < entry.size <= _COPY_CHUNK  # (zero-size shapes may not fit NumPy: slow path)
+            and len(entry.shape) <= _NUMPY_MAX_RANK
+            and (
+                out is None
+                or (
+                    type(out) is np.ndarray
+                    and out.shape == entry.shape
+                    and out.dtype == dtype
+                    and out.flags.c_contiguous
+                    and out.flags.writeable
+                )
+            )
+        ):
+            raw = self._raw_bytes(entry)
+            if (self.verify if verify is None else verify) and mask(crc32c(raw)) != entry.crc32c:
+                raise self._checksum_error(entry, mask(crc32c(raw)))
+            if out is None:
+                out = np.empty(entry.shape, dtype)
+            np.copyto(out.reshape(-1).view(np.uint8), raw)
+            self._consumed(entry.shard_id, entry.size)
+            return out
         full = tuple((0, d) for d in entry.shape)
         return self.read_region(key, full, out=out, verify=verify)
 
@@ -509,8 +615,7 @@ class BundleReader:
             for start in range(0, entry.size, _COPY_CHUNK):
                 stop = min(start + _COPY_CHUNK, entry.size)
                 dst[start:stop] = raw[start:stop]
-                if entry.size > _COPY_CHUNK:
-                    self._release(entry, start, stop)
+                self._consumed(entry.shard_id, stop - start)
         else:
             out[...] = raw.view(entry.dtype.numpy).reshape(entry.shape)
         if self.big_endian:

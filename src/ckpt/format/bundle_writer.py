@@ -13,6 +13,7 @@ import contextlib
 import os
 import secrets
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -27,6 +28,9 @@ from ckpt.format.slices import TensorSlice, encode_slice_key
 from ckpt.format.table import build_table
 
 _WRITE_BUFFER = 1 << 20  # small tensors coalesce; large ones bypass the buffer
+# From this size on, a tensor's CRC32C is computed on a helper thread while the same bytes are
+# written: the write releases the GIL, so on two cores the checksum costs no wall time.
+_CONCURRENT_CRC_BYTES = 1 << 20
 
 
 @dataclass
@@ -95,7 +99,7 @@ class _Payload:
     shape: tuple[int, ...]
     data: Any  # bytes or a uint8 view of the caller's array
     size: int
-    crc32c: int  # masked
+    crc32c: int | None  # masked; None: computed while the bytes are written
 
 
 def _prepare(value: Any, key: str) -> _Payload:
@@ -109,6 +113,8 @@ def _prepare(value: Any, key: str) -> _Payload:
         encoded, masked = strings.encode(elements)
         return _Payload(dtype, array.shape, encoded, len(encoded), masked)
     data = array.reshape(-1).view(np.uint8) if array.size else b""
+    if array.nbytes >= _CONCURRENT_CRC_BYTES:
+        return _Payload(dtype, array.shape, data, array.nbytes, None)
     return _Payload(dtype, array.shape, data, array.nbytes, mask(crc32c(data)))
 
 
@@ -136,6 +142,7 @@ class BundleWriter:
         self._sliced: dict[bytes, _SlicedTensor] = {}
         self._files: list[IO[bytes]] = []
         self._offsets = [0] * num_shards
+        self._crc_pool: ThreadPoolExecutor | None = None
         self._done = False
         try:
             for shard in range(num_shards):
@@ -182,16 +189,12 @@ class BundleWriter:
 
     def _append(self, raw_key: bytes, payload: _Payload, shard: int) -> None:
         """Write prepared bytes to ``shard`` and record their entry under ``raw_key``."""
-        entry = protos.BundleEntryProto(
-            dtype=payload.dtype.value,
-            shard_id=shard,
-            offset=self._offsets[shard],
-            size=payload.size,
-            crc32c=payload.crc32c,
-        )
-        entry.shape.SetInParent()
-        for d in payload.shape:
-            entry.shape.dim.add(size=d)
+        masked = payload.crc32c
+        pending: Future[int] | None = None
+        if masked is None:
+            if self._crc_pool is None:
+                self._crc_pool = ThreadPoolExecutor(1, thread_name_prefix="ckpt-crc")
+            pending = self._crc_pool.submit(crc32c, payload.data)
         if payload.size:
             try:
                 self._files[shard].write(payload.data)
@@ -199,6 +202,18 @@ class BundleWriter:
                 # A partial write would shift every later offset: the checkpoint is lost.
                 self.abort()
                 raise
+        if pending is not None:
+            masked = mask(pending.result())
+        entry = protos.BundleEntryProto(
+            dtype=payload.dtype.value,
+            shard_id=shard,
+            offset=self._offsets[shard],
+            size=payload.size,
+            crc32c=masked,
+        )
+        entry.shape.SetInParent()
+        for d in payload.shape:
+            entry.shape.dim.add(size=d)
         self._offsets[shard] += payload.size
         self._entries[raw_key] = entry
 
@@ -319,11 +334,18 @@ class BundleWriter:
             self.abort()
             raise
         self._done = True
+        self._stop_pool()
         return self.prefix
+
+    def _stop_pool(self) -> None:
+        if self._crc_pool is not None:
+            self._crc_pool.shutdown(wait=True)
+            self._crc_pool = None
 
     def abort(self) -> None:
         """Discard everything written so far; the prefix is left as it was."""
         self._done = True
+        self._stop_pool()
         for f in self._files:
             with contextlib.suppress(OSError):
                 f.close()
