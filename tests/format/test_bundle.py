@@ -14,6 +14,8 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ckpt.errors import (
     ChecksumMismatchError,
@@ -22,7 +24,7 @@ from ckpt.errors import (
     UnsupportedCheckpointError,
 )
 from ckpt.format import protos
-from ckpt.format.bundle_reader import BundleReader, decode_key, encode_key
+from ckpt.format.bundle_reader import BundleReader, _simple_dims, decode_key, encode_key
 from ckpt.format.bundle_writer import BundleWriter
 from ckpt.format.crc import crc32c, mask
 from ckpt.format.slices import TensorSlice, encode_slice_key
@@ -432,3 +434,77 @@ def test_slice_of_dtype_mismatch_rejected(prefix: str) -> None:
     with pytest.raises(InvalidTensorError):
         writer.add_slice("w", np.ones(2, np.float32), full_shape=[5], offset=[2])
     writer.abort()
+
+
+# --- the listing shortcut for shapes agrees with protobuf ------------------------------------
+
+_dims = st.lists(
+    st.one_of(st.integers(0, 300), st.integers(0, 2**63 - 1)), min_size=0, max_size=8
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(dims=_dims)
+def test_simple_dims_agree_with_protobuf(dims: list[int]) -> None:
+    shape = protos.TensorShapeProto()
+    for d in dims:
+        shape.dim.add(size=d)
+    raw = shape.SerializeToString()
+    assert _simple_dims(raw) == tuple(d.size for d in protos.TensorShapeProto.FromString(raw).dim)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda s: s.dim.add(size=3, name="rows"),  # a dim name: not the simple layout
+        lambda s: setattr(s, "unknown_rank", True),
+        lambda s: s.dim.add(size=-1),  # negative sizes are 10-byte varints: still decoded
+    ],
+)
+def test_simple_dims_fall_back_or_match(build: Callable[[Any], Any]) -> None:
+    shape = protos.TensorShapeProto()
+    build(shape)
+    raw = shape.SerializeToString()
+    found = _simple_dims(raw)
+    if found is not None:
+        # Whatever the shortcut decodes must be what protobuf decodes (as unsigned 64-bit).
+        assert found == tuple(d.size % 2**64 for d in shape.dim)
+
+
+def test_listing_an_unusual_shape_layout_uses_protobuf(prefix: str) -> None:
+    # dtype omitted (0) puts the shape first: no shortcut, same answer.
+    entry = protos.BundleEntryProto(dtype=1, size=24)
+    entry.shape.dim.add(size=2)
+    entry.shape.dim.add(size=3, name="cols")
+    BundleWriter(prefix).finish()
+    reader = BundleReader(prefix)
+    reader._raw["odd"] = entry.SerializeToString()
+    assert reader.shape("odd") == (2, 3)
+    assert reader.entry("odd").shape == (2, 3)
+
+
+def test_negative_dim_is_corrupt_through_both_paths(prefix: str) -> None:
+    entry = protos.BundleEntryProto(dtype=1)
+    entry.shape.dim.add(size=-1)
+    BundleWriter(prefix).finish()
+    reader = BundleReader(prefix)
+    reader._raw["neg"] = entry.SerializeToString()
+    with pytest.raises(CorruptCheckpointError):
+        reader.shape("neg")
+    with pytest.raises(CorruptCheckpointError):
+        reader.entry("neg")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\x12\x01\x08",  # size tag with no varint
+        b"\x12\x03\x08\x80\x80",  # varint never ends
+        b"\x12\x05\x08\x03\x12\x01a",  # a dim name after the size
+        b"\x12",  # truncated dim header
+        b"\x12\x04\x08\x01",  # dim longer than the shape
+        b"\x18\x01",  # unknown_rank
+    ],
+)
+def test_simple_dims_refuse_what_they_do_not_understand(raw: bytes) -> None:
+    assert _simple_dims(raw) is None

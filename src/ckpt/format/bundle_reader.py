@@ -140,14 +140,16 @@ def _simple_dims(raw: bytes) -> tuple[int, ...] | None:
         if length == 0:
             dims.append(0)
             continue
-        if length > 11 or end > n or raw[pos] != 0x08 or raw[end - 1] >= 0x80:
+        if length < 2 or length > 11 or end > n or raw[pos] != 0x08 or raw[end - 1] >= 0x80:
             return None
         value = 0
         shift = 0
-        for byte in raw[pos + 1 : end]:
+        for byte in raw[pos + 1 : end - 1]:
+            if byte < 0x80:  # the varint ends early: more fields follow in this dim
+                return None
             value |= (byte & 0x7F) << shift
             shift += 7
-        dims.append(value)
+        dims.append(value | (raw[end - 1] << shift))
         pos = end
     return tuple(dims)
 
