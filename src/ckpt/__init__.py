@@ -4,6 +4,9 @@ The public API is re-exported here; everything else is an implementation detail.
 """
 
 from ckpt import errors
+from ckpt.checkpoint.checkpoint import Checkpoint
+from ckpt.checkpoint.saver import CheckpointableSaver, CheckpointOptions
+from ckpt.checkpoint.status import RestoreReport
 from ckpt.checkpoint_management import (
     CheckpointState,
     checkpoint_exists,
@@ -12,14 +15,30 @@ from ckpt.checkpoint_management import (
     update_checkpoint_state,
 )
 from ckpt.reader import CheckpointReader, list_variables, load_checkpoint, load_variable
+from ckpt.trackable.base import Trackable
+from ckpt.trackable.module import Module
+from ckpt.trackable.optimizer import Optimizer
+from ckpt.trackable.python_state import JsonState, NumpyRNGState, PythonState
+from ckpt.trackable.variables import Variable
 from ckpt.writer import CheckpointWriter, write_tensors
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Checkpoint",
+    "CheckpointOptions",
     "CheckpointReader",
     "CheckpointState",
     "CheckpointWriter",
+    "CheckpointableSaver",
+    "JsonState",
+    "Module",
+    "NumpyRNGState",
+    "Optimizer",
+    "PythonState",
+    "RestoreReport",
+    "Trackable",
+    "Variable",
     "__version__",
     "checkpoint_exists",
     "errors",

@@ -9,11 +9,14 @@ Errors carry the ``path`` and ``key`` involved, and their message says what to d
 from __future__ import annotations
 
 __all__ = [
+    "CheckpointAssertionError",
     "CheckpointError",
     "CheckpointNotFoundError",
     "ChecksumMismatchError",
     "CorruptCheckpointError",
+    "DtypeMismatchError",
     "InvalidTensorError",
+    "ShapeMismatchError",
     "TensorNotFoundError",
     "UnsupportedCheckpointError",
 ]
@@ -60,3 +63,48 @@ class UnsupportedCheckpointError(CheckpointError, ValueError):
 
 class InvalidTensorError(CheckpointError, ValueError):
     """A value given to a writer cannot be stored: unsupported dtype, duplicate key, bad slice."""
+
+
+class ShapeMismatchError(CheckpointError, ValueError):
+    """A checkpointed value's shape differs from the object it is restored into.
+
+    ``key`` names the variable, ``checkpoint_key`` the tensor in the checkpoint.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        key: str | None = None,
+        checkpoint_key: str | None = None,
+    ) -> None:
+        super().__init__(message, path=path, key=key)
+        self.checkpoint_key = checkpoint_key
+
+
+class DtypeMismatchError(CheckpointError, ValueError):
+    """A checkpointed value's dtype differs from the object it is restored into (no cast asked)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        key: str | None = None,
+        checkpoint_key: str | None = None,
+    ) -> None:
+        super().__init__(message, path=path, key=key)
+        self.checkpoint_key = checkpoint_key
+
+
+class CheckpointAssertionError(CheckpointError, AssertionError):
+    """A restore status assertion (``assert_consumed`` and friends) failed.
+
+    Derives from ``AssertionError`` as TF's do, so code written for TF keeps working; the
+    structured :class:`~ckpt.RestoreReport` of the restore is on ``report``.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, report: object = None) -> None:
+        super().__init__(message, path=path)
+        self.report = report

@@ -1,0 +1,1 @@
+"""Object-based checkpoints: the object graph, save, restore, deferred restoration, status."""

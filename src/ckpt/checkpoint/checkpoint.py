@@ -1,0 +1,115 @@
+"""``ckpt.Checkpoint``: TF's ``tf.train.Checkpoint`` — a root object with named dependencies.
+
+``save`` numbers checkpoints with a ``save_counter`` dependency and updates the ``checkpoint``
+state file; ``write`` writes exactly the prefix it is given; ``restore``/``read`` match values
+to the dependencies by name and return a status.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ckpt.checkpoint.saver import CheckpointableSaver, CheckpointOptions, Status
+from ckpt.checkpoint_management import update_checkpoint_state
+from ckpt.errors import InvalidTensorError
+from ckpt.trackable.base import children_of, is_trackable
+from ckpt.trackable.module import AutoTrackable
+from ckpt.trackable.variables import Variable
+
+__all__ = ["Checkpoint"]
+
+_SAVE_COUNTER = "save_counter"
+
+
+class Checkpoint(AutoTrackable):
+    """Groups trackable objects under names and saves/restores them together.
+
+    Args:
+        root: optional root object whose dependencies become the checkpoint's (TF's ``root=``).
+        **dependencies: trackable objects by name, e.g. ``model=net, optimizer=opt``.
+
+    Example::
+
+        ckpt_obj = ckpt.Checkpoint(model=net, optimizer=opt)
+        path = ckpt_obj.save("runs/exp/ckpt")          # runs/exp/ckpt-1
+        ckpt_obj.restore(path).assert_consumed()
+    """
+
+    _ckpt_saver: CheckpointableSaver
+    _ckpt_root: Any
+
+    def __init__(self, root: Any = None, **dependencies: Any) -> None:
+        object.__setattr__(self, "_ckpt_saver", CheckpointableSaver(self))
+        object.__setattr__(self, "_ckpt_root", root)
+        for name, value in dependencies.items():
+            if not is_trackable(value):
+                raise InvalidTensorError(
+                    f"Checkpoint(...) got {name}={value!r}, which is not trackable: pass a "
+                    "ckpt.Variable, ckpt.Module, ckpt.PythonState or another trackable object"
+                )
+            setattr(self, name, value)
+
+    def _trackable_children(self) -> dict[str, Any]:
+        children = dict(super()._trackable_children())
+        if self._ckpt_root is not None:
+            root_children = dict(children_of(self._ckpt_root))
+            root_children.update(children)
+            return root_children
+        return children
+
+    @property
+    def save_counter(self) -> Variable:
+        """An int64 scalar counting ``save`` calls, created on first use (restored by restore)."""
+        counter = self.__dict__.get(_SAVE_COUNTER)
+        if counter is None:
+            counter = Variable(np.int64(0), name=_SAVE_COUNTER)
+            # Stored as a plain dependency (the property only reads it), after the others.
+            self.__dict__[_SAVE_COUNTER] = counter
+            self._track(_SAVE_COUNTER, counter)
+        return counter
+
+    def write(
+        self, file_prefix: str | os.PathLike[str], *, options: CheckpointOptions | None = None
+    ) -> str:
+        """Write exactly ``file_prefix``: no counter increment, no state file. Returns it."""
+        return self._ckpt_saver.save(file_prefix, options=options)
+
+    def save(
+        self, file_prefix: str | os.PathLike[str], *, options: CheckpointOptions | None = None
+    ) -> str:
+        """Increment ``save_counter``, write ``file_prefix-<counter>``, update the state file.
+
+        Returns the checkpoint's prefix (e.g. ``runs/exp/ckpt-3``).
+        """
+        counter = self.save_counter
+        counter.assign(counter.numpy() + 1)
+        prefix = f"{os.fspath(file_prefix)}-{int(counter.numpy())}"
+        path = self._ckpt_saver.save(prefix, options=options)
+        directory = os.path.dirname(path) or "."
+        update_checkpoint_state(directory, path, [path])
+        return path
+
+    def read(
+        self, save_path: str | os.PathLike[str] | None, *, options: CheckpointOptions | None = None
+    ) -> Status:
+        """Restore from ``save_path`` (no ``save_counter`` handling); return the status."""
+        return self._ckpt_saver.restore(save_path, options=options)
+
+    def restore(
+        self, save_path: str | os.PathLike[str] | None, *, options: CheckpointOptions | None = None
+    ) -> Status:
+        """Restore from ``save_path`` (a prefix, or a directory: its latest); return the status.
+
+        ``save_counter`` is created first, so it is restored too when the checkpoint has one.
+        ``None`` restores nothing and returns a status whose assertions all fail.
+        """
+        if save_path is not None:
+            self.save_counter  # noqa: B018 - create it so it is matched like TF does
+        return self._ckpt_saver.restore(save_path, options=options)
+
+    def __repr__(self) -> str:
+        names = ", ".join(self._trackable_children())
+        return f"<ckpt.Checkpoint {names}>"

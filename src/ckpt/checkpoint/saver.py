@@ -1,0 +1,209 @@
+"""``CheckpointableSaver``: save an object graph to a prefix and restore one onto it.
+
+The seed's API, and the engine under :class:`ckpt.Checkpoint`: ``save`` writes every tensor
+of the graph (breadth-first order, then slot variables) and the ``TrackableObjectGraph`` last,
+as TF does; ``restore`` matches by dependency names, or by variable names for checkpoints that
+have no object graph (TF1 ``Saver`` checkpoints).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ckpt.checkpoint import keys
+from ckpt.checkpoint.graph import walk
+from ckpt.checkpoint.restore import RestoreCoordinator, tensors_of_cheap
+from ckpt.checkpoint.status import (
+    CheckpointLoadStatus,
+    InitializationOnlyStatus,
+    NameBasedSaverStatus,
+    RestoreReport,
+)
+from ckpt.errors import CheckpointNotFoundError, CorruptCheckpointError
+from ckpt.format import protos
+from ckpt.reader import CheckpointReader
+from ckpt.trackable.base import children_of, tensors_of
+from ckpt.trackable.module import Module
+from ckpt.trackable.variables import Variable
+from ckpt.writer import CheckpointWriter
+
+__all__ = ["CheckpointOptions", "CheckpointableSaver"]
+
+Status = CheckpointLoadStatus | InitializationOnlyStatus | NameBasedSaverStatus
+
+
+@dataclass(frozen=True)
+class CheckpointOptions:
+    """Options for saving and restoring (TF's ``tf.train.CheckpointOptions`` spelling).
+
+    Attributes:
+        allow_dtype_cast: on restore, cast values whose dtype differs from the variable's
+            instead of raising :class:`~ckpt.errors.DtypeMismatchError`.
+        sync: on save, fsync the files and directory before the commit (durable across a
+            machine crash, not only a process crash).
+    """
+
+    allow_dtype_cast: bool = False
+    sync: bool = False
+
+
+def _full_name(obj: Any) -> str:
+    if isinstance(obj, Variable):
+        return obj.name
+    return str(getattr(obj, "_checkpoint_full_name", ""))
+
+
+class CheckpointableSaver:
+    """Saves and restores the object graph rooted at ``root``.
+
+    Args:
+        root: any trackable object (a :class:`ckpt.Module`, a :class:`ckpt.Checkpoint`, ...).
+    """
+
+    def __init__(self, root: Any) -> None:
+        self._root = root
+
+    def save(
+        self,
+        file_prefix: str | os.PathLike[str],
+        checkpoint_number: int | None = None,
+        *,
+        options: CheckpointOptions | None = None,
+    ) -> str:
+        """Write the graph to ``file_prefix`` (``file_prefix-N`` with a number); return it.
+
+        The ``checkpoint`` state file is not touched (``ckpt.Checkpoint.save`` does that).
+        """
+        prefix = os.fspath(file_prefix)
+        if checkpoint_number is not None:
+            prefix = f"{prefix}-{int(checkpoint_number)}"
+        return self._write(prefix, options or CheckpointOptions())
+
+    def _write(self, prefix: str, options: CheckpointOptions) -> str:
+        graph = walk(self._root)
+        attributes: dict[int, list[tuple[str, str, str]]] = {}
+        with CheckpointWriter(prefix, sync=options.sync) as writer:
+            for node, obj in enumerate(graph.objects):
+                for name, value in tensors_of(obj).items():
+                    key = keys.checkpoint_key(graph.paths[node], name)
+                    writer.add(key, value)
+                    attributes.setdefault(node, []).append((name, _full_name(obj), key))
+            proto = graph.to_proto(attributes)
+            writer.add(
+                keys.OBJECT_GRAPH_PROTO_KEY, np.array(proto.SerializeToString(), dtype=object)
+            )
+        return prefix
+
+    def restore(
+        self, save_path: str | os.PathLike[str] | None, *, options: CheckpointOptions | None = None
+    ) -> Status:
+        """Restore values onto the graph; return a status to assert on.
+
+        ``None`` restores nothing (:class:`InitializationOnlyStatus`). A checkpoint without an
+        object graph is restored by variable names (:class:`NameBasedSaverStatus`).
+        """
+        if save_path is None:
+            return InitializationOnlyStatus(self._root)
+        options = options or CheckpointOptions()
+        try:
+            reader = CheckpointReader(save_path)
+        except CheckpointNotFoundError as exc:
+            raise CheckpointNotFoundError(
+                f"Error when restoring from checkpoint at {os.fspath(save_path)}: {exc} Please "
+                "double-check that the path is correct. You may be missing the checkpoint "
+                "suffix (e.g. the '-1' in 'path/to/ckpt-1').",
+                path=exc.path,
+            ) from None
+        if not reader.has_tensor(keys.OBJECT_GRAPH_PROTO_KEY):
+            return restore_by_name(self._root, reader, options)
+        graph = _parse_graph(reader)
+        coordinator = RestoreCoordinator(
+            reader, graph, self._root, allow_dtype_cast=options.allow_dtype_cast
+        )
+        coordinator.restore()
+        return CheckpointLoadStatus(coordinator, self._root)
+
+
+def _parse_graph(reader: CheckpointReader) -> Any:
+    raw = reader.get_tensor(keys.OBJECT_GRAPH_PROTO_KEY)
+    if raw.shape != () or not isinstance(raw.item(), bytes):
+        raise CorruptCheckpointError(
+            f"{reader.prefix}: {keys.OBJECT_GRAPH_PROTO_KEY} is not a scalar string",
+            path=reader.prefix,
+        )
+    try:
+        graph = protos.TrackableObjectGraph.FromString(raw.item())
+    except Exception as exc:
+        raise CorruptCheckpointError(
+            f"{reader.prefix}: the object graph is not a valid TrackableObjectGraph: {exc}",
+            path=reader.prefix,
+        ) from None
+    if not graph.nodes:
+        raise CorruptCheckpointError(
+            f"{reader.prefix}: the object graph is empty", path=reader.prefix
+        )
+    return graph
+
+
+def _candidate_names(root: Any) -> list[tuple[str, Any, list[str]]]:
+    """Every reachable object with values, its display path, and names to look it up by.
+
+    Candidates, in order: a variable's own name (if it was given one), its fully qualified
+    name through the nearest enclosing :class:`ckpt.Module` (``net/dense/kernel``), and its
+    object path from the root (``model/dense/kernel``).
+    """
+    found = []
+    seen = {id(root)}
+    root_fqn = root.name if isinstance(root, Module) else None
+    queue: deque[tuple[Any, str, list[str], str | None]] = deque([(root, "(root)", [], root_fqn)])
+    while queue:
+        obj, display, path, fqn = queue.popleft()
+        if path and tensors_of_cheap(obj):
+            names = []
+            if isinstance(obj, Variable) and obj.name != "Variable":
+                names.append(obj.name.removesuffix(":0"))
+            if fqn:
+                names.append(fqn)
+            names.append("/".join(path))
+            found.append((display, obj, list(dict.fromkeys(names))))
+        for name, child in children_of(obj).items():
+            if id(child) in seen:
+                continue
+            seen.add(id(child))
+            if fqn is not None:
+                child_fqn: str | None = f"{fqn}/{name}"
+            elif isinstance(child, Module):
+                child_fqn = child.name
+            else:
+                child_fqn = None
+            queue.append((child, f"{display}.{name}", [*path, name], child_fqn))
+    return found
+
+
+def restore_by_name(
+    root: Any, reader: CheckpointReader, options: CheckpointOptions
+) -> NameBasedSaverStatus:
+    """Restore a checkpoint with no object graph by matching variable names (TF1 style)."""
+    report = RestoreReport(reader.prefix)
+    optional = set()
+    for display, obj, names in _candidate_names(root):
+        key = next((n for n in names if reader.has_tensor(n)), None)
+        if display.endswith(".save_counter"):
+            optional.add(display)
+        if key is None:
+            report.missing_from_checkpoint.append(display)
+            continue
+        targets = getattr(obj, "_restore_targets", None)
+        attribute = next(iter(targets() if targets else tensors_of(obj)))
+        value = reader.get_tensor(key)
+        target = targets()[attribute] if targets else None
+        if target is not None and value.dtype != target.dtype and options.allow_dtype_cast:
+            value = value.astype(target.dtype)
+        obj._restore_from_tensors({attribute: value})
+        report.matched.append((display, key))
+    return NameBasedSaverStatus(report, optional)

@@ -1,0 +1,101 @@
+"""``ckpt.Variable``: a mutable, NumPy-backed tensor that checkpoints as ``VARIABLE_VALUE``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ckpt.errors import DtypeMismatchError, ShapeMismatchError
+from ckpt.format.dtypes import from_numpy
+from ckpt.trackable.base import Trackable
+
+__all__ = ["VARIABLE_VALUE", "Variable"]
+
+VARIABLE_VALUE = "VARIABLE_VALUE"
+
+
+class Variable(Trackable):
+    """A named, mutable array that object-based checkpoints save and restore in place.
+
+    Args:
+        initial_value: an array-like (NumPy array, scalar, nested lists, bytes/str for strings).
+        dtype: cast the initial value to this dtype (any NumPy or ``ml_dtypes`` dtype TF
+            stores).
+        name: the variable's global name, saved as the object graph's ``full_name`` and used
+            by name-based restores (TF's default for unnamed variables is ``"Variable"``).
+
+    The value lives in one NumPy array that restores write into directly, so arrays handed
+    out by :meth:`numpy` see restored values.
+    """
+
+    def __init__(self, initial_value: Any, *, dtype: Any = None, name: str | None = None) -> None:
+        value = np.array(initial_value, dtype=dtype)  # always a copy: the variable owns it
+        if value.dtype.kind in "SU":
+            value = value.astype(object)
+        from_numpy(value.dtype)  # raises InvalidTensorError for dtypes TF cannot store
+        self._value = value
+        self._name = name if name is not None else "Variable"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._value.shape)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self._value.dtype
+
+    def numpy(self) -> np.ndarray:
+        """The variable's array itself (not a copy): in-place edits change the variable."""
+        return self._value
+
+    def assign(self, value: Any) -> Variable:
+        """Copy ``value`` into the variable (same shape; cast to its dtype). Returns ``self``."""
+        array = np.asarray(value)
+        if array.shape != self._value.shape:
+            raise ShapeMismatchError(
+                f"cannot assign a value of shape {array.shape} to variable {self._name!r} of "
+                f"shape {self._value.shape}",
+                key=self._name,
+            )
+        self._value[...] = array
+        return self
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if dtype is not None and np.dtype(dtype) != self._value.dtype:
+            return self._value.astype(dtype)
+        return self._value.copy() if copy else self._value
+
+    def __repr__(self) -> str:
+        return f"<ckpt.Variable {self._name!r} shape={self.shape} dtype={self.dtype}>"
+
+    # --- the trackable protocol ---
+
+    def _serialize_to_tensors(self) -> Mapping[str, Any]:
+        return {VARIABLE_VALUE: self._value}
+
+    def _restore_targets(self) -> Mapping[str, np.ndarray]:
+        return {VARIABLE_VALUE: self._value}
+
+    def _restore_from_tensors(self, tensors: Mapping[str, Any]) -> None:
+        value = np.asarray(tensors[VARIABLE_VALUE])
+        if value is self._value:
+            return  # already read in place
+        if value.shape != self._value.shape:
+            raise ShapeMismatchError(
+                f"Received incompatible tensor with shape {value.shape} when attempting to "
+                f"restore variable with shape {self._value.shape} and name {self._name}",
+                key=self._name,
+            )
+        if value.dtype != self._value.dtype:
+            raise DtypeMismatchError(
+                f"cannot restore a {value.dtype} value into variable {self._name!r} of dtype "
+                f"{self._value.dtype}",
+                key=self._name,
+            )
+        self._value[...] = value
