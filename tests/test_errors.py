@@ -12,11 +12,14 @@ import pytest
 import ckpt
 from ckpt import errors
 from ckpt.errors import (
+    CheckpointAssertionError,
     CheckpointError,
     CheckpointNotFoundError,
     ChecksumMismatchError,
     CorruptCheckpointError,
+    DtypeMismatchError,
     InvalidTensorError,
+    ShapeMismatchError,
     TensorNotFoundError,
     UnsupportedCheckpointError,
 )
@@ -28,6 +31,9 @@ LEAVES = {
     ChecksumMismatchError: ValueError,
     UnsupportedCheckpointError: ValueError,
     InvalidTensorError: ValueError,
+    ShapeMismatchError: ValueError,
+    DtypeMismatchError: ValueError,
+    CheckpointAssertionError: AssertionError,
 }
 
 

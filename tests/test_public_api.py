@@ -12,6 +12,17 @@ import types
 import ckpt
 
 EXPECTED = {
+    "Checkpoint",
+    "CheckpointOptions",
+    "CheckpointableSaver",
+    "JsonState",
+    "Module",
+    "NumpyRNGState",
+    "Optimizer",
+    "PythonState",
+    "RestoreReport",
+    "Trackable",
+    "Variable",
     "CheckpointReader",
     "CheckpointState",
     "CheckpointWriter",

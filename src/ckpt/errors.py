@@ -105,6 +105,13 @@ class CheckpointAssertionError(CheckpointError, AssertionError):
     structured :class:`~ckpt.RestoreReport` of the restore is on ``report``.
     """
 
-    def __init__(self, message: str, *, path: str | None = None, report: object = None) -> None:
-        super().__init__(message, path=path)
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        key: str | None = None,
+        report: object = None,
+    ) -> None:
+        super().__init__(message, path=path, key=key)
         self.report = report
