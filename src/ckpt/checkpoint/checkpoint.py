@@ -60,6 +60,11 @@ class Checkpoint(AutoTrackable):
             return root_children
         return children
 
+    def _lookup_dependency(self, name: str) -> Any:
+        if self._ckpt_root is None:
+            return super()._lookup_dependency(name)
+        return self._trackable_children().get(name)
+
     @property
     def save_counter(self) -> Variable:
         """An int64 scalar counting ``save`` calls, created on first use (restored by restore)."""
