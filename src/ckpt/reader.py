@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,7 +23,26 @@ from ckpt.format import naming
 from ckpt.format.bundle_reader import BundleReader
 from ckpt.format.table import MAGIC
 
-__all__ = ["CheckpointReader", "list_variables", "load_checkpoint", "load_variable"]
+__all__ = [
+    "CheckpointReader",
+    "TensorInfo",
+    "list_variables",
+    "load_checkpoint",
+    "load_variable",
+]
+
+
+class TensorInfo(NamedTuple):
+    """What the index says about one tensor, without reading it."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any] | None  # None for dtypes ckpt cannot read (resource, variant)
+    tf_dtype: str  # TF's name: "float32", "bfloat16", "string", ...
+    shard: int | None  # data file index; None for sliced tensors (their slices say)
+    nbytes: int  # bytes stored (all slices together for a sliced tensor)
+    slices: tuple[str, ...]  # the stored slices of a partitioned tensor, "start,length:..."
+
 
 Index = Sequence[slice | int] | slice | int
 
@@ -170,6 +189,30 @@ class CheckpointReader:
         """
         for key in [name] if name is not None else self._bundle.keys():
             self._bundle.verify_tensor(key)
+
+    def get_tensor_info(self, name: str) -> TensorInfo:
+        """Shape, dtype, size and layout of tensor ``name``, from the index alone."""
+        entry = self._bundle.entry(name)
+        if not entry.is_sliced:
+            return TensorInfo(
+                name,
+                entry.shape,
+                entry.dtype.numpy,
+                entry.dtype.name,
+                entry.shard_id,
+                entry.size,
+                (),
+            )
+        pieces = self._bundle.slice_entries(name)
+        return TensorInfo(
+            name,
+            entry.shape,
+            entry.dtype.numpy,
+            entry.dtype.name,
+            None,
+            sum(p.size for p in pieces),
+            tuple(str(s) for s in entry.slices),
+        )
 
     def get_variable_to_shape_map(self) -> dict[str, list[int]]:
         """``{name: shape}`` for every tensor (sliced tensors with their full shape)."""

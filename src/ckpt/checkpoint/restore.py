@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ckpt.errors import DtypeMismatchError, ShapeMismatchError
-from ckpt.reader import CheckpointReader
+from ckpt.errors import DtypeMismatchError, ShapeMismatchError, TensorNotFoundError
+from ckpt.reader import CheckpointReader, TensorInfo
 from ckpt.trackable.base import Trackable, children_of, lookup_dependency, tensors_of
 
 __all__ = ["CheckpointPosition", "Mismatch", "RestoreCoordinator", "python_objects_with_values"]
@@ -47,6 +47,7 @@ class _Plan:
     obj: Any
     reads: list[tuple[str, str, np.ndarray | None]] = field(default_factory=list)
     # (attribute name, checkpoint key, target array to read into or None)
+    infos: dict[str, TensorInfo] = field(default_factory=dict)  # by key, filled by _check
 
 
 class CheckpointPosition:
@@ -84,13 +85,11 @@ class RestoreCoordinator:
         self.bound: dict[int, Any] = {}
         self.node_of: dict[int, int] = {}  # id(obj) -> node
         self.restored: set[int] = set()  # nodes whose attributes were assigned
-        self.matched: list[tuple[str, str]] = []  # (object path, checkpoint key)
+        self.matched: list[tuple[int, str]] = []  # (node, checkpoint key)
         self.unused_attributes: dict[int, list[str]] = {}
         self.inconsistent: list[str] = []
         self.deferred: list[tuple[Any, str, int]] = []  # (parent, local name, node)
-        self._paths = self._node_paths()
-        self._shapes = reader.get_variable_to_shape_map()
-        self._dtypes = reader.get_variable_to_dtype_map()
+        self._paths: list[str] | None = None  # display names, computed when first needed
         # Slot variables: optimizer node -> [(variable node, slot name, slot node)].
         self.slot_refs = {
             n: [
@@ -127,6 +126,8 @@ class RestoreCoordinator:
         return paths
 
     def dotted(self, node: int) -> str:
+        if self._paths is None:
+            self._paths = self._node_paths()
         return self._paths[node]
 
     # --- binding ---
@@ -201,13 +202,12 @@ class RestoreCoordinator:
             return plan
         targets_method = getattr(obj, "_restore_targets", None)
         targets: Mapping[str, Any] = targets_method() if targets_method else {}
-        names = list(targets) if targets_method else list(tensors_of(obj))
+        names = targets.keys() if targets_method else tensors_of(obj).keys()
         unused = []
         for attribute in attributes:
             # Exact name, or a name extending a saveable's (TF's forward-compatibility rule).
-            match = next((n for n in names if attribute.name == n), None) or next(
-                (n for n in names if attribute.name.startswith(n)), None
-            )
+            name = attribute.name
+            match = name if name in names else next((n for n in names if name.startswith(n)), None)
             if match is None:
                 unused.append(attribute.name)
                 continue
@@ -236,7 +236,7 @@ class RestoreCoordinator:
                     self._bind(slot_node, slot)
                     self.restored.add(slot_node)
                     self.matched.append(
-                        (self.dotted(slot_node), self.nodes[slot_node].attributes[0].checkpoint_key)
+                        (slot_node, self.nodes[slot_node].attributes[0].checkpoint_key)
                     )
                     continue
                 if self._bind(slot_node, slot):
@@ -257,13 +257,22 @@ class RestoreCoordinator:
                     pending.append(f"{self.dotted(slot_node)} (slot {slot_name!r})")
         return pending
 
+    def _info(self, key: str) -> TensorInfo | None:
+        """The index's information on ``key``; None if the checkpoint lacks it (reading says so)."""
+        try:
+            return self.reader.get_tensor_info(key)
+        except TensorNotFoundError:
+            return None
+
     def _check(self, plans: list[_Plan]) -> None:
         mismatches = []
         for plan in plans:
             for _, key, target in plan.reads:
-                if target is None or key not in self._shapes:
+                info = self._info(key) if target is not None else None
+                if info is None or target is None:
                     continue
-                shape = tuple(self._shapes[key])
+                plan.infos[key] = info
+                shape = info.shape
                 if shape != tuple(target.shape):
                     mismatches.append(
                         Mismatch(
@@ -275,7 +284,7 @@ class RestoreCoordinator:
                         )
                     )
                     continue
-                dtype = self._dtypes.get(key)
+                dtype = info.dtype
                 if dtype is not None and dtype != target.dtype and not self.allow_dtype_cast:
                     mismatches.append(
                         Mismatch(
@@ -312,10 +321,11 @@ class RestoreCoordinator:
             return
         values: dict[str, Any] = {}
         for name, key, target in plan.reads:
+            info = plan.infos.get(key)
             if (
-                target is not None
+                info is not None
                 and isinstance(target, np.ndarray)
-                and self._dtypes.get(key) == target.dtype
+                and info.dtype == target.dtype
                 and target.flags.c_contiguous
                 and target.flags.writeable
             ):
@@ -325,7 +335,7 @@ class RestoreCoordinator:
                 if target is not None and value.dtype != target.dtype:
                     value = value.astype(target.dtype)
                 values[name] = value
-            self.matched.append((self.dotted(plan.node), key))
+            self.matched.append((plan.node, key))
         plan.obj._restore_from_tensors(values)
         if isinstance(plan.obj, Trackable):
             plan.obj._ckpt_update_uid = self.uid

@@ -101,7 +101,7 @@ class CheckpointLoadStatus:
     def report(self) -> RestoreReport:
         """A snapshot of what this restore has matched so far (deferred ones included)."""
         c = self._coordinator
-        report = RestoreReport(c.prefix, matched=list(c.matched))
+        report = RestoreReport(c.prefix, matched=[(c.dotted(n), k) for n, k in c.matched])
         report.missing_from_checkpoint = [path for path, _ in self._unbound_python_objects()]
         unused = [
             attribute.checkpoint_key

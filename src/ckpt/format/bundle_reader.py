@@ -348,6 +348,10 @@ class BundleReader:
             self._slice_key_cache[full] = found
         return found
 
+    def slice_entries(self, key: str) -> list[BundleEntry]:
+        """The entries of a sliced tensor's stored slices (present ones), in listing order."""
+        return [self.entry(k) for k in self._slice_keys(key) if k in self._raw]
+
     def _hidden(self, key: str) -> bool:
         """Whether ``key`` is the slice entry of a slice some full entry lists (TF hides those)."""
         try:
