@@ -319,6 +319,8 @@ class RestoreCoordinator:
     def _apply(self, plan: _Plan) -> None:
         if not plan.reads:
             return
+        if getattr(plan.obj, "_ckpt_update_uid", 0) > self.uid:
+            return  # a newer restore already assigned this object: the newest request wins
         values: dict[str, Any] = {}
         for name, key, target in plan.reads:
             info = plan.infos.get(key)
