@@ -8,16 +8,20 @@ to the dependencies by name and return a status.
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ckpt.checkpoint.saver import CheckpointableSaver, CheckpointOptions, Status
 from ckpt.checkpoint_management import update_checkpoint_state
 from ckpt.errors import InvalidTensorError
-from ckpt.trackable.base import children_of, is_trackable
+from ckpt.trackable.base import Trackable, children_of, is_trackable, tensors_of
 from ckpt.trackable.module import AutoTrackable
 from ckpt.trackable.variables import Variable
+
+if TYPE_CHECKING:
+    from ckpt.checkpoint.restore import CheckpointPosition
 
 __all__ = ["Checkpoint"]
 
@@ -59,6 +63,28 @@ class Checkpoint(AutoTrackable):
             root_children.update(children)
             return root_children
         return children
+
+    # With ``root=``, the root's own tensors and parked restorations are the checkpoint's.
+
+    def _serialize_to_tensors(self) -> Mapping[str, Any]:
+        return tensors_of(self._ckpt_root) if self._ckpt_root is not None else {}
+
+    def _restore_targets(self) -> Mapping[str, Any]:
+        method = getattr(self._ckpt_root, "_restore_targets", None)
+        if method is not None:
+            return dict(method())
+        return {name: None for name in self._serialize_to_tensors()}
+
+    def _restore_from_tensors(self, tensors: Mapping[str, Any]) -> None:
+        if tensors:
+            self._ckpt_root._restore_from_tensors(tensors)
+
+    def _defer(self, name: str, position: CheckpointPosition) -> None:
+        root = self._ckpt_root
+        if isinstance(root, Trackable) and name not in vars(self):
+            root._defer(name, position)
+        else:
+            super()._defer(name, position)
 
     def _lookup_dependency(self, name: str) -> Any:
         if self._ckpt_root is None:
@@ -111,9 +137,10 @@ class Checkpoint(AutoTrackable):
         ``save_counter`` is created first, so it is restored too when the checkpoint has one.
         ``None`` restores nothing and returns a status whose assertions all fail.
         """
-        if save_path is not None:
-            self.save_counter  # noqa: B018 - create it so it is matched like TF does
-        return self._ckpt_saver.restore(save_path, options=options)
+        if save_path is None:
+            return self._ckpt_saver.restore(None)
+        # Created first so it is matched like any dependency; optional for name-based restores.
+        return self._ckpt_saver._restore(save_path, options, optional=(self.save_counter,))
 
     def __repr__(self) -> str:
         names = ", ".join(self._trackable_children())

@@ -23,7 +23,13 @@ from ckpt.errors import DtypeMismatchError, ShapeMismatchError, TensorNotFoundEr
 from ckpt.reader import CheckpointReader, TensorInfo
 from ckpt.trackable.base import Trackable, children_of, lookup_dependency, tensors_of
 
-__all__ = ["CheckpointPosition", "Mismatch", "RestoreCoordinator", "python_objects_with_values"]
+__all__ = [
+    "CheckpointPosition",
+    "Mismatch",
+    "RestoreCoordinator",
+    "mismatch_error",
+    "python_objects_with_values",
+]
 
 _restore_uids = itertools.count(1)
 
@@ -85,6 +91,7 @@ class RestoreCoordinator:
         self.bound: dict[int, Any] = {}
         self.node_of: dict[int, int] = {}  # id(obj) -> node
         self.restored: set[int] = set()  # nodes whose attributes were assigned
+        self.restored_ids: set[int] = set()  # id() of the objects they were assigned to
         self.matched: list[tuple[int, str]] = []  # (node, checkpoint key)
         self.unused_attributes: dict[int, list[str]] = {}
         self.inconsistent: list[str] = []
@@ -173,13 +180,23 @@ class RestoreCoordinator:
             self._apply(plan)
 
     def _bind(self, node: int, obj: Any) -> bool:
-        """Bind; False if the node was bound already (the first binding is kept)."""
+        """Bind; True if ``obj`` is new to this restore and its subtree should be restored.
+
+        A node bound already keeps its first object. An object already bound to another
+        node (a shared object reached again) is bound here too but restored only once, from
+        the node reached first, as TF does.
+        """
         if node in self.bound:
             if self.bound[node] is not obj:
                 self.inconsistent.append(self.dotted(node))
             return False
         self.bound[node] = obj
+        if id(obj) in self.node_of:
+            return False
         self.node_of[id(obj)] = node
+        if isinstance(obj, Trackable) and obj._ckpt_update_uid < self.uid:
+            # As TF's update uid: binding counts as this restore reaching the object.
+            obj._ckpt_update_uid = self.uid
         return True
 
     def _has_values(self, node: int) -> bool:
@@ -235,6 +252,7 @@ class RestoreCoordinator:
                     slot = optimizer._checkpoint_create_slot(variable, slot_name, value)
                     self._bind(slot_node, slot)
                     self.restored.add(slot_node)
+                    self.restored_ids.add(id(slot))
                     self.matched.append(
                         (slot_node, self.nodes[slot_node].attributes[0].checkpoint_key)
                     )
@@ -285,42 +303,25 @@ class RestoreCoordinator:
                     )
                     continue
                 dtype = info.dtype
-                if dtype is not None and dtype != target.dtype and not self.allow_dtype_cast:
+                castable = (
+                    self.allow_dtype_cast
+                    and (dtype is not None)
+                    and ((dtype.kind == "O") == (target.dtype.kind == "O"))
+                )
+                if dtype is not None and dtype != target.dtype and not castable:
                     mismatches.append(
                         Mismatch(
                             self.dotted(plan.node), key, "dtype", str(target.dtype), str(dtype)
                         )
                     )
-        if not mismatches:
-            return
-        lines = [
-            f"  {m.path} <- {m.checkpoint_key}: {m.kind} {m.found} in the checkpoint, "
-            f"{m.expected} in the object"
-            for m in mismatches
-        ]
-        first = mismatches[0]
-        detail = "\n".join(lines)
-        cls = ShapeMismatchError if first.kind == "shape" else DtypeMismatchError
-        hint = (
-            ""
-            if first.kind == "shape"
-            else " Pass options=ckpt.CheckpointOptions(allow_dtype_cast=True) to cast."
-        )
-        error = cls(
-            f"{len(mismatches)} value(s) in {self.prefix} do not fit the objects they match; "
-            f"nothing was restored:\n{detail}{hint}",
-            path=self.prefix,
-            key=first.path,
-            checkpoint_key=first.checkpoint_key,
-        )
-        error.mismatches = mismatches  # type: ignore[union-attr]
-        raise error
+        if mismatches:
+            raise mismatch_error(mismatches, self.prefix)
 
     def _apply(self, plan: _Plan) -> None:
         if not plan.reads:
             return
         if getattr(plan.obj, "_ckpt_update_uid", 0) > self.uid:
-            return  # a newer restore already assigned this object: the newest request wins
+            return  # a newer restore already reached this object: the newest request wins
         values: dict[str, Any] = {}
         for name, key, target in plan.reads:
             info = plan.infos.get(key)
@@ -339,9 +340,8 @@ class RestoreCoordinator:
                 values[name] = value
             self.matched.append((plan.node, key))
         plan.obj._restore_from_tensors(values)
-        if isinstance(plan.obj, Trackable):
-            plan.obj._ckpt_update_uid = self.uid
         self.restored.add(plan.node)
+        self.restored_ids.add(id(plan.obj))
 
     # --- what is left over, for the status and report ---
 
@@ -357,6 +357,33 @@ class RestoreCoordinator:
                 continue
             waiting.append((self.dotted(self.node_of.get(id(parent), 0)), name))
         return waiting
+
+
+def mismatch_error(
+    mismatches: list[Mismatch], prefix: str
+) -> ShapeMismatchError | DtypeMismatchError:
+    """One error naming every value that does not fit its object (nothing was assigned)."""
+    lines = [
+        f"  {m.path} <- {m.checkpoint_key}: {m.kind} {m.found} in the checkpoint, "
+        f"{m.expected} in the object"
+        for m in mismatches
+    ]
+    first = mismatches[0]
+    cls = ShapeMismatchError if first.kind == "shape" else DtypeMismatchError
+    hint = (
+        ""
+        if first.kind == "shape"
+        else " Pass options=ckpt.CheckpointOptions(allow_dtype_cast=True) to cast."
+    )
+    error = cls(
+        f"{len(mismatches)} value(s) in {prefix} do not fit the objects they match; "
+        "nothing was restored:\n" + "\n".join(lines) + hint,
+        path=prefix,
+        key=first.path,
+        checkpoint_key=first.checkpoint_key,
+    )
+    error.mismatches = mismatches  # type: ignore[union-attr]
+    return error
 
 
 def python_objects_with_values(root: Any) -> list[tuple[str, Any]]:

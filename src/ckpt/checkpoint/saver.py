@@ -17,7 +17,12 @@ import numpy as np
 
 from ckpt.checkpoint import keys
 from ckpt.checkpoint.graph import walk
-from ckpt.checkpoint.restore import RestoreCoordinator, tensors_of_cheap
+from ckpt.checkpoint.restore import (
+    Mismatch,
+    RestoreCoordinator,
+    mismatch_error,
+    tensors_of_cheap,
+)
 from ckpt.checkpoint.status import (
     CheckpointLoadStatus,
     InitializationOnlyStatus,
@@ -107,6 +112,14 @@ class CheckpointableSaver:
         ``None`` restores nothing (:class:`InitializationOnlyStatus`). A checkpoint without an
         object graph is restored by variable names (:class:`NameBasedSaverStatus`).
         """
+        return self._restore(save_path, options)
+
+    def _restore(
+        self,
+        save_path: str | os.PathLike[str] | None,
+        options: CheckpointOptions | None,
+        optional: tuple[Any, ...] = (),
+    ) -> Status:
         if save_path is None:
             return InitializationOnlyStatus(self._root)
         options = options or CheckpointOptions()
@@ -120,7 +133,7 @@ class CheckpointableSaver:
                 path=exc.path,
             ) from None
         if not reader.has_tensor(keys.OBJECT_GRAPH_PROTO_KEY):
-            return restore_by_name(self._root, reader, options)
+            return restore_by_name(self._root, reader, options, optional)
         graph = _parse_graph(reader)
         coordinator = RestoreCoordinator(
             reader, graph, self._root, allow_dtype_cast=options.allow_dtype_cast
@@ -147,6 +160,18 @@ def _parse_graph(reader: CheckpointReader) -> Any:
         raise CorruptCheckpointError(
             f"{reader.prefix}: the object graph is empty", path=reader.prefix
         )
+    count = len(graph.nodes)
+    for n, node in enumerate(graph.nodes):
+        ids = [ref.node_id for ref in node.children]
+        for slot in node.slot_variables:
+            ids += [slot.original_variable_node_id, slot.slot_variable_node_id]
+        bad = [i for i in ids if not 0 <= i < count]
+        if bad:
+            raise CorruptCheckpointError(
+                f"{reader.prefix}: object graph node {n} refers to node(s) {bad}, but the graph "
+                f"has {count} nodes",
+                path=reader.prefix,
+            )
     return graph
 
 
@@ -186,24 +211,51 @@ def _candidate_names(root: Any) -> list[tuple[str, Any, list[str]]]:
 
 
 def restore_by_name(
-    root: Any, reader: CheckpointReader, options: CheckpointOptions
+    root: Any,
+    reader: CheckpointReader,
+    options: CheckpointOptions,
+    optional: tuple[Any, ...] = (),
 ) -> NameBasedSaverStatus:
-    """Restore a checkpoint with no object graph by matching variable names (TF1 style)."""
+    """Restore a checkpoint with no object graph by matching variable names (TF1 style).
+
+    Every value is read and checked first; a shape or dtype mismatch raises before anything
+    is assigned. ``optional`` objects (a Checkpoint's own ``save_counter``) may be missing.
+    """
     report = RestoreReport(reader.prefix)
-    optional = set()
+    optional_paths = set()
+    assignments = []
+    mismatches = []
     for display, obj, names in _candidate_names(root):
+        if any(obj is o for o in optional):
+            optional_paths.add(display)
         key = next((n for n in names if reader.has_tensor(n)), None)
-        if display.endswith(".save_counter"):
-            optional.add(display)
         if key is None:
             report.missing_from_checkpoint.append(display)
             continue
         targets = getattr(obj, "_restore_targets", None)
         attribute = next(iter(targets() if targets else tensors_of(obj)))
-        value = reader.get_tensor(key)
         target = targets()[attribute] if targets else None
-        if target is not None and value.dtype != target.dtype and options.allow_dtype_cast:
-            value = value.astype(target.dtype)
+        value = reader.get_tensor(key)
+        if target is not None:
+            if value.shape != target.shape:
+                mismatches.append(
+                    Mismatch(display, key, "shape", str(target.shape), str(value.shape))
+                )
+                continue
+            if value.dtype != target.dtype:
+                same_kind = (value.dtype.kind == "O") == (target.dtype.kind == "O")
+                if not (options.allow_dtype_cast and same_kind):
+                    mismatches.append(
+                        Mismatch(display, key, "dtype", str(target.dtype), str(value.dtype))
+                    )
+                    continue
+                value = value.astype(target.dtype)
+        assignments.append((display, obj, attribute, key, value))
+    if mismatches:
+        raise mismatch_error(mismatches, reader.prefix)
+    for display, obj, attribute, key, value in assignments:
         obj._restore_from_tensors({attribute: value})
         report.matched.append((display, key))
-    return NameBasedSaverStatus(report, optional)
+    used = {key for _, key in report.matched}
+    report.unused_in_checkpoint = [k for k in reader if k not in used]
+    return NameBasedSaverStatus(report, optional_paths)

@@ -126,7 +126,14 @@ class CheckpointLoadStatus:
         c = self._coordinator
         report = self.report()
         for node, obj in c.bound.items():
-            if node not in c.restored and tensors_of_cheap(obj):
+            # Not assigned: the checkpoint has values for this node, none reached the object,
+            # and no newer restore did either. (A node without values binds silently, as in TF.)
+            if (
+                c.nodes[node].attributes
+                and id(obj) not in c.restored_ids
+                and getattr(obj, "_ckpt_update_uid", c.uid) <= c.uid
+                and tensors_of_cheap(obj)
+            ):
                 raise _fail(
                     f"Object {c.dotted(node)} not assigned a value from checkpoint.", report
                 )

@@ -10,8 +10,9 @@ so TF users recognise them); inheriting from :class:`Trackable` is optional:
 ``_restore_from_tensors(tensors: Mapping[str, np.ndarray]) -> None``
     Receives the checkpointed values of those attributes.
 
-Optionally ``_restore_targets() -> Mapping[str, np.ndarray]`` names existing arrays the values
-may be read into directly (no extra copy), and ``_lookup_dependency(name)`` finds a child
+Optionally ``_restore_targets() -> Mapping[str, np.ndarray | None]`` names the attributes a
+restore will deliver without serializing anything, with the existing array each value may be
+read into directly (``None``: no such array), and ``_lookup_dependency(name)`` finds a child
 without building the whole mapping.
 
 Objects that inherit :class:`Trackable` also support **deferred restoration**: when a restore

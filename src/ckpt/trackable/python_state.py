@@ -37,6 +37,10 @@ class PythonState(Trackable):
             )
         }
 
+    def _restore_targets(self) -> Mapping[str, Any]:
+        # No array to read into, but it names the attribute without serializing the state.
+        return {PYTHON_STATE: None}
+
     def _restore_from_tensors(self, tensors: Mapping[str, Any]) -> None:
         value = np.asarray(tensors[PYTHON_STATE])
         if value.shape != () or not isinstance(value.item(), bytes):
@@ -70,6 +74,13 @@ class JsonState(PythonState):
         return f"JsonState({self.value!r})"
 
 
+def _jsonable(value: Any) -> Any:
+    """Bit-generator states hold NumPy arrays and integers (MT19937's key, Philox's counter)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return int(value)
+
+
 class NumpyRNGState(PythonState):
     """The state of a ``numpy.random.Generator``, restored into that same generator."""
 
@@ -77,7 +88,7 @@ class NumpyRNGState(PythonState):
         self.generator = generator
 
     def serialize(self) -> str:
-        return json.dumps(self.generator.bit_generator.state, default=int)
+        return json.dumps(self.generator.bit_generator.state, default=_jsonable)
 
     def deserialize(self, data: bytes) -> None:
         try:

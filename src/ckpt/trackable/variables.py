@@ -16,6 +16,17 @@ __all__ = ["VARIABLE_VALUE", "Variable"]
 VARIABLE_VALUE = "VARIABLE_VALUE"
 
 
+def _as_stored(array: np.ndarray) -> np.ndarray:
+    """String values are kept as object arrays of ``bytes`` (``str`` as UTF-8), as TF does."""
+    if array.dtype.kind not in "SUO":
+        return array
+    out = np.empty(array.shape, dtype=object)
+    flat = out.reshape(-1)
+    for i, item in enumerate(array.reshape(-1).tolist()):
+        flat[i] = item.encode("utf-8") if isinstance(item, str) else item
+    return out
+
+
 class Variable(Trackable):
     """A named, mutable array that object-based checkpoints save and restore in place.
 
@@ -31,9 +42,7 @@ class Variable(Trackable):
     """
 
     def __init__(self, initial_value: Any, *, dtype: Any = None, name: str | None = None) -> None:
-        value = np.array(initial_value, dtype=dtype)  # always a copy: the variable owns it
-        if value.dtype.kind in "SU":
-            value = value.astype(object)
+        value = _as_stored(np.array(initial_value, dtype=dtype))  # a copy the variable owns
         from_numpy(value.dtype)  # raises InvalidTensorError for dtypes TF cannot store
         self._value = value
         self._name = name if name is not None else "Variable"
@@ -57,6 +66,8 @@ class Variable(Trackable):
     def assign(self, value: Any) -> Variable:
         """Copy ``value`` into the variable (same shape; cast to its dtype). Returns ``self``."""
         array = np.asarray(value)
+        if self._value.dtype == object:
+            array = _as_stored(array)
         if array.shape != self._value.shape:
             raise ShapeMismatchError(
                 f"cannot assign a value of shape {array.shape} to variable {self._name!r} of "
