@@ -64,10 +64,22 @@ def test_reassignment_keeps_position_and_deletion_removes(tmp_path, read_graph) 
     assert [name for _, name in children(graph, 0)] == ["a", "c"]
 
 
-def test_checkpoint_kwargs_order_then_save_counter(tmp_path, read_graph) -> None:
+def test_checkpoint_kwargs_sorted_then_save_counter(tmp_path, read_graph) -> None:
+    # tf.train.Checkpoint sorts its keyword dependencies by name (checked against TF 2.21).
     checkpoint = ckpt.Checkpoint(zeta=var(1), alpha=var(2))
     graph = read_graph(checkpoint.save(str(tmp_path / "c")))
-    assert [name for _, name in children(graph, 0)] == ["zeta", "alpha", "save_counter"]
+    assert [name for _, name in children(graph, 0)] == ["alpha", "zeta", "save_counter"]
+
+
+def test_checkpoint_root_children_then_sorted_keywords_with_root(tmp_path, read_graph) -> None:
+    # TF: the root's own children, then the keywords sorted with a "root" self-edge among them.
+    root = ckpt.Module()
+    root.b = var(1)
+    checkpoint = ckpt.Checkpoint(root=root, z=var(2), a=var(3))
+    graph = read_graph(checkpoint.save(str(tmp_path / "c")))
+    assert [(node, name) for node, name in children(graph, 0)][:5] == [
+        (1, "b"), (2, "a"), (0, "root"), (3, "z"), (4, "save_counter")
+    ]
 
 
 def test_shared_object_keeps_first_shortest_path(tmp_path, read_graph, read_tensors) -> None:

@@ -18,7 +18,10 @@ def var(value: float = 0.0) -> ckpt.Variable:
 def test_wrap_only_plain_builtins() -> None:
     assert isinstance(wrap([1]), TrackableList)
     assert isinstance(wrap({"a": 1}), TrackableDict)
-    assert isinstance(wrap((1,)), TrackableTuple)
+    # As TF's _should_wrap_tuple: only tuples holding trackables or containers become nodes.
+    assert type(wrap((1,))) is tuple
+    assert isinstance(wrap((1, [2])), TrackableTuple)
+    assert isinstance(wrap((var(1),)), TrackableTuple)
     already = TrackableList([1])
     assert wrap(already) is already
     assert wrap("text") == "text"
@@ -79,7 +82,7 @@ def test_dict_non_string_key_with_trackable_raises() -> None:
 
 def test_dict_wraps_values_on_every_path() -> None:
     mapping = TrackableDict({"a": [1]}, b={"x": 1})
-    mapping["c"] = (1,)
+    mapping["c"] = (1, {"k": 1})
     mapping.update({"d": [2]})
     mapping.setdefault("e", [3])
     assert isinstance(mapping["a"], TrackableList)

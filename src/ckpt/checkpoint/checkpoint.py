@@ -17,6 +17,7 @@ from ckpt.checkpoint.saver import CheckpointableSaver, CheckpointOptions, Status
 from ckpt.checkpoint_management import update_checkpoint_state
 from ckpt.errors import InvalidTensorError
 from ckpt.trackable.base import Trackable, children_of, is_trackable, tensors_of
+from ckpt.trackable.containers import wrap
 from ckpt.trackable.module import AutoTrackable
 from ckpt.trackable.variables import Variable
 
@@ -44,25 +45,44 @@ class Checkpoint(AutoTrackable):
 
     _ckpt_saver: CheckpointableSaver
     _ckpt_root: Any
+    _ckpt_keyword_names: list[str]
 
     def __init__(self, root: Any = None, **dependencies: Any) -> None:
         object.__setattr__(self, "_ckpt_saver", CheckpointableSaver(self))
         object.__setattr__(self, "_ckpt_root", root)
-        for name, value in dependencies.items():
+        # TF sorts the keyword dependencies by name (and lists ``root`` among them).
+        names = sorted([*dependencies, *(["root"] if root is not None else [])])
+        object.__setattr__(self, "_ckpt_keyword_names", names)
+        for name in names:
+            if name == "root":
+                continue
+            value = wrap(dependencies[name])
             if not is_trackable(value):
                 raise InvalidTensorError(
                     f"Checkpoint(...) got {name}={value!r}, which is not trackable: pass a "
-                    "ckpt.Variable, ckpt.Module, ckpt.PythonState or another trackable object"
+                    "ckpt.Variable, ckpt.Module, ckpt.PythonState, a list or dict of them, or "
+                    "another trackable object"
                 )
             setattr(self, name, value)
 
     def _trackable_children(self) -> dict[str, Any]:
-        children = dict(super()._trackable_children())
+        """TF's order: the root's own children, the sorted keywords, then the rest."""
+        own = dict(super()._trackable_children())
+        children: dict[str, Any] = {}
         if self._ckpt_root is not None:
-            root_children = dict(children_of(self._ckpt_root))
-            root_children.update(children)
-            return root_children
+            children.update(children_of(self._ckpt_root))
+        for name in self._ckpt_keyword_names:
+            if name == "root":
+                children["root"] = self  # TF's edge from the root node to itself
+            elif name in own:
+                children[name] = own.pop(name)
+        children.update(own)
         return children
+
+    @property
+    def _checkpoint_full_name(self) -> str:
+        root = self._ckpt_root
+        return root.name if isinstance(root, Variable) else ""
 
     # With ``root=``, the root's own tensors and parked restorations are the checkpoint's.
 

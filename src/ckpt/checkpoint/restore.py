@@ -373,7 +373,7 @@ def mismatch_error(
     hint = (
         ""
         if first.kind == "shape"
-        else " Pass options=ckpt.CheckpointOptions(allow_dtype_cast=True) to cast."
+        else "\nPass options=ckpt.CheckpointOptions(allow_dtype_cast=True) to cast."
     )
     error = cls(
         f"{len(mismatches)} value(s) in {prefix} do not fit the objects they match; "

@@ -34,6 +34,7 @@ from ckpt.format import protos
 from ckpt.reader import CheckpointReader
 from ckpt.trackable.base import children_of, tensors_of
 from ckpt.trackable.module import Module
+from ckpt.trackable.python_state import PythonState
 from ckpt.trackable.variables import Variable
 from ckpt.writer import CheckpointWriter
 
@@ -92,8 +93,12 @@ class CheckpointableSaver:
     def _write(self, prefix: str, options: CheckpointOptions) -> str:
         graph = walk(self._root)
         attributes: dict[int, list[tuple[str, str, str]]] = {}
+        # TF saves Python state after every tensor (it is serialized separately), then the graph.
+        order = [n for n, o in enumerate(graph.objects) if not isinstance(o, PythonState)]
+        order += [n for n, o in enumerate(graph.objects) if isinstance(o, PythonState)]
         with CheckpointWriter(prefix, sync=options.sync) as writer:
-            for node, obj in enumerate(graph.objects):
+            for node in order:
+                obj = graph.objects[node]
                 for name, value in tensors_of(obj).items():
                     key = keys.checkpoint_key(graph.paths[node], name)
                     writer.add(key, value)

@@ -25,7 +25,11 @@ def wrap(value: Any) -> Any:
     if kind is dict:
         return TrackableDict(value)
     if kind is tuple:
-        return TrackableTuple(value)
+        # As TF: a tuple becomes a node only if it holds something trackable or mutable.
+        items = [wrap(item) for item in value]
+        if any(is_trackable(item) for item in items):
+            return TrackableTuple(items)
+        return value
     return value
 
 

@@ -1,0 +1,644 @@
+"""Object-layer save/restore time: ckpt.Checkpoint against ckpt's format layer and TensorFlow.
+
+Two models, each a module holding a list of layer modules with a few float32 variables:
+
+* **large**: 1 GiB of parameters in 64 variables (64 layers x 1 variable of 16 MiB);
+* **small**: 20,000 variables of 1-64 KiB (2,000 layers x 10 variables; seeded sizes).
+
+For each model, in one run and with a warm page cache, the same values are written and restored
+three ways:
+
+* **ckpt format layer**: ``ckpt.write_tensors(prefix, {key: array})`` with exactly the keys the
+  object layer writes; restore through a new ``ckpt.load_checkpoint`` and
+  ``get_tensor(key, out=variable_array)`` (CRC verified);
+* **ckpt object layer**: ``ckpt.Checkpoint(model=module).write(prefix)`` and ``.read(prefix)``,
+  which restores in place into the same ``ckpt.Variable`` arrays (``assert_consumed()`` is
+  called after every read, untimed);
+* **TensorFlow**: ``tf.train.Checkpoint(model=tf_module).write`` / ``.read`` of the same
+  structure of ``tf.Module``/``tf.Variable`` objects.
+
+It prints absolute times, what the object layer adds to the format layer's time, and how many
+times longer TensorFlow takes. See ``benchmarks/README.md`` for details.
+
+Usage::
+
+    python benchmarks/bench_objects.py                  # both models, TF too (~2 min)
+    python benchmarks/bench_objects.py --model small --repeat 5 --json objects.json
+    python benchmarks/bench_objects.py --quick --skip tf   # smoke test, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import importlib
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import ckpt
+from ckpt.checkpoint.status import CheckpointLoadStatus
+
+GB = 1e9
+MiB = 1 << 20
+KiB = 1 << 10
+
+SKIPPABLE = ("tf",)
+_ALIASES = {"tensorflow": "tf"}
+VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+
+# The issue's goals.
+MAX_OVERHEAD_LARGE = 0.10  # object layer adds under 10% to the format layer on "large"
+MIN_TF_RESTORE_RATIO_SMALL = 10.0  # restores "small" at least 10x faster than TF
+
+
+# --- models -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Sizes of the two models; ``--quick`` shrinks them."""
+
+    large_layers: int
+    large_variable_bytes: int
+    small_layers: int
+    small_variables_per_layer: int
+    small_min_bytes: int
+    small_max_bytes: int
+
+
+FULL_SCALE = Scale(64, 16 * MiB, 2_000, 10, 1 * KiB, 64 * KiB)
+QUICK_SCALE = Scale(16, 1 * MiB, 100, 10, 1 * KiB, 64 * KiB)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The values of a model: ``layers[i][name]`` is layer ``i``'s variable ``name``."""
+
+    name: str
+    description: str
+    layers: list[dict[str, np.ndarray]]
+
+    @property
+    def variables(self) -> int:
+        return sum(len(layer) for layer in self.layers)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for layer in self.layers for a in layer.values())
+
+    def keys(self) -> list[str]:
+        """The checkpoint key of every variable under ``Checkpoint(model=...)``, in save order."""
+        return [
+            f"model/layers/{i}/{name}{VALUE_SUFFIX}"
+            for i, layer in enumerate(self.layers)
+            for name in layer
+        ]
+
+    def values(self) -> list[np.ndarray]:
+        return [a for layer in self.layers for a in layer.values()]
+
+
+def make_large(scale: Scale, seed: int) -> ModelSpec:
+    rng = np.random.default_rng(seed)
+    side = int(np.sqrt(scale.large_variable_bytes // 4))
+    assert side * side * 4 == scale.large_variable_bytes
+    layers = [
+        {"kernel": rng.random((side, side), dtype=np.float32)} for _ in range(scale.large_layers)
+    ]
+    return ModelSpec(
+        "large",
+        f"{scale.large_layers} layers x 1 float32 variable of "
+        f"{scale.large_variable_bytes / MiB:g} MiB",
+        layers,
+    )
+
+
+def make_small(scale: Scale, seed: int) -> ModelSpec:
+    rng = np.random.default_rng(seed)
+    per_layer = scale.small_variables_per_layer
+    elements = rng.integers(
+        scale.small_min_bytes // 4, scale.small_max_bytes // 4 + 1, scale.small_layers * per_layer
+    )
+    layers = [
+        {
+            f"param_{j:02d}": rng.random(int(elements[i * per_layer + j]), dtype=np.float32)
+            for j in range(per_layer)
+        }
+        for i in range(scale.small_layers)
+    ]
+    return ModelSpec(
+        "small",
+        f"{scale.small_layers} layers x {per_layer} float32 variables of "
+        f"{scale.small_min_bytes / KiB:g}-{scale.small_max_bytes / KiB:g} KiB "
+        f"(uniform, seed {seed})",
+        layers,
+    )
+
+
+class Layer(ckpt.Module):
+    def __init__(self, values: dict[str, np.ndarray], name: str) -> None:
+        super().__init__(name=name)
+        for attr, value in values.items():
+            setattr(self, attr, ckpt.Variable(value, name=attr))
+
+
+class Model(ckpt.Module):
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__(name="model")
+        self.layers = [Layer(values, f"layer_{i}") for i, values in enumerate(spec.layers)]
+
+
+def ckpt_arrays(model: Model, spec: ModelSpec) -> list[np.ndarray]:
+    """The model's variable arrays (the live ones), in ``spec.keys()`` order."""
+    return [
+        getattr(model.layers[i], name).numpy()
+        for i, layer in enumerate(spec.layers)
+        for name in layer
+    ]
+
+
+def _check_equal(expected: Sequence[np.ndarray], got: Sequence[np.ndarray], what: str) -> None:
+    if len(expected) != len(got):
+        raise AssertionError(f"{what}: {len(got)} values restored, expected {len(expected)}")
+    for i, (e, g) in enumerate(zip(expected, got, strict=True)):
+        if not np.array_equal(e, g):
+            raise AssertionError(f"{what}: variable #{i} was not restored correctly")
+
+
+# --- timing -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Timing:
+    """Wall-clock seconds of the timed repetitions (warm-up runs excluded)."""
+
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def best(self) -> float:
+        return min(self.seconds)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+
+@dataclass
+class Case:
+    """One timed operation: ``run`` is timed; ``before`` and ``after`` run untimed around it."""
+
+    label: str
+    run: Callable[[], object]
+    before: Callable[[], None] | None = None
+    after: Callable[[object], None] | None = None
+
+
+def _quiesce() -> None:
+    """Same starting state for every timed run: no garbage pending, no dirty pages to flush."""
+    gc.collect()
+    os.sync()
+
+
+def measure(cases: Sequence[Case], *, repeat: int, warmup: int) -> dict[str, Timing]:
+    """Run every case ``warmup + repeat`` times, interleaved (round robin), timing the last
+    ``repeat`` rounds. Interleaving makes drifts (CPU frequency, neighbours) hit all alike.
+    """
+    timings = {case.label: Timing() for case in cases}
+    for i in range(warmup + repeat):
+        for case in cases:
+            if case.before is not None:
+                case.before()
+            _quiesce()
+            start = time.perf_counter()
+            result = case.run()
+            elapsed = time.perf_counter() - start
+            if case.after is not None:
+                case.after(result)
+            del result  # e.g. a restore status and its reader: released untimed
+            if i >= warmup:
+                timings[case.label].seconds.append(elapsed)
+    return timings
+
+
+# --- the three ways -----------------------------------------------------------------------------
+
+
+def _unlink_checkpoint(prefix: str) -> None:
+    directory = os.path.dirname(prefix)
+    if not os.path.isdir(directory):
+        return
+    base = os.path.basename(prefix)
+    for name in os.listdir(directory):
+        if name.startswith(base + "."):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(directory, name))
+
+
+@dataclass
+class Row:
+    label: str
+    note: str
+    write: Timing
+    read: Timing
+
+
+def run_ckpt(spec: ModelSpec, directory: str, repeat: int, warmup: int) -> list[Row]:
+    """The format layer and the object layer, interleaved, on the same ckpt.Variable arrays."""
+    model = Model(spec)
+    checkpoint = ckpt.Checkpoint(model=model)
+    keys = spec.keys()
+    arrays = ckpt_arrays(model, spec)
+    tensors = dict(zip(keys, arrays, strict=True))
+    fmt_prefix = os.path.join(directory, "format", "model")
+    obj_prefix = os.path.join(directory, "object", "model")
+
+    def format_write() -> object:
+        return ckpt.write_tensors(fmt_prefix, tensors)
+
+    def object_write() -> object:
+        return checkpoint.write(obj_prefix)
+
+    def format_read() -> object:
+        # A new reader per run: a reader remembers which tensors it has verified.
+        with ckpt.load_checkpoint(fmt_prefix) as reader:
+            for key, array in tensors.items():
+                reader.get_tensor(key, out=array)
+        return None
+
+    def object_read() -> object:
+        return checkpoint.read(obj_prefix)
+
+    def consumed(status: object) -> None:
+        assert isinstance(status, CheckpointLoadStatus)
+        status.assert_consumed()
+
+    writes = measure(
+        [
+            Case("format", format_write, lambda: _unlink_checkpoint(fmt_prefix)),
+            Case("object", object_write, lambda: _unlink_checkpoint(obj_prefix)),
+        ],
+        repeat=repeat,
+        warmup=warmup,
+    )
+    # Same keys in both files; the object layer's has the object graph besides.
+    with ckpt.load_checkpoint(obj_prefix) as obj, ckpt.load_checkpoint(fmt_prefix) as fmt:
+        same = set(obj.keys()) - {GRAPH_KEY} == set(keys) == set(fmt.keys())
+    if not same:
+        raise AssertionError("the format layer and the object layer wrote different keys")
+    for array in arrays:
+        array.fill(0)  # a restore that silently did nothing fails the check below
+    reads: dict[str, Timing] = {}
+    for label, case in (
+        ("format", Case("format", format_read)),
+        ("object", Case("object", object_read, after=consumed)),
+    ):
+        # Not interleaved: each restore is checked before the other overwrites the arrays.
+        reads |= measure([case], repeat=repeat, warmup=warmup)
+        _check_equal(spec.values(), arrays, f"ckpt {label} layer read ({spec.name})")
+        for array in arrays:
+            array.fill(0)
+    shutil.rmtree(os.path.dirname(fmt_prefix))
+    shutil.rmtree(os.path.dirname(obj_prefix))
+    return [
+        Row("ckpt format layer", "write_tensors / load_checkpoint + get_tensor(out=), CRC",
+            writes["format"], reads["format"]),
+        Row("ckpt object layer", "Checkpoint(model=m).write / .read in place, CRC",
+            writes["object"], reads["object"]),
+    ]
+
+
+def _tf() -> Any:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before the (lazy) first import
+    return importlib.import_module("tensorflow")
+
+
+def tf_version() -> str:
+    return str(_tf().__version__)
+
+
+def run_tf(spec: ModelSpec, directory: str, repeat: int, warmup: int) -> Row:
+    """``tf.train.Checkpoint(model=...)`` over tf.Module layers holding tf.Variables."""
+    tf = _tf()
+
+    class TFLayer(tf.Module):  # type: ignore[misc,name-defined]
+        def __init__(self, values: dict[str, np.ndarray], name: str) -> None:
+            super().__init__(name=name)
+            for attr, value in values.items():
+                setattr(self, attr, tf.Variable(value, name=attr))
+
+    class TFModel(tf.Module):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            super().__init__(name="model")
+            self.layers = [TFLayer(values, f"layer_{i}") for i, values in enumerate(spec.layers)]
+
+    model = TFModel()
+    variables = [getattr(model.layers[i], n) for i, layer in enumerate(spec.layers) for n in layer]
+    checkpoint = tf.train.Checkpoint(model=model)
+    prefix = os.path.join(directory, "tf", "model")
+
+    def write() -> object:
+        return checkpoint.write(prefix)
+
+    def read() -> object:
+        return checkpoint.read(prefix)
+
+    def consumed(status: object) -> None:
+        status.assert_consumed()  # type: ignore[attr-defined]
+
+    writes = measure([Case("tf", write, lambda: _unlink_checkpoint(prefix))],
+                     repeat=repeat, warmup=warmup)
+    names = {name for name, _ in tf.train.list_variables(prefix)}
+    if not set(spec.keys()) <= names:
+        raise AssertionError("TensorFlow wrote different keys than ckpt's object layer")
+    for v in variables:
+        v.assign(tf.zeros_like(v))
+    reads = measure([Case("tf", read, after=consumed)], repeat=repeat, warmup=warmup)
+    _check_equal(spec.values(), [v.numpy() for v in variables], f"tensorflow read ({spec.name})")
+    shutil.rmtree(os.path.dirname(prefix))
+    return Row(f"tensorflow {tf.__version__}", "tf.train.Checkpoint(model=m).write / .read",
+               writes["tf"], reads["tf"])
+
+
+# --- results ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ModelResult:
+    spec: ModelSpec
+    rows: list[Row]
+    notes: list[str] = field(default_factory=list)
+
+    def row(self, prefix: str) -> Row | None:
+        return next((r for r in self.rows if r.label.startswith(prefix)), None)
+
+    def overhead(self, op: str) -> float:
+        """What the object layer adds to the format layer's best time, as a fraction."""
+        fmt, obj = self.row("ckpt format"), self.row("ckpt object")
+        assert fmt is not None and obj is not None
+        f, o = float(getattr(fmt, op).best), float(getattr(obj, op).best)
+        return (o - f) / f
+
+    def overhead_per_variable(self, op: str) -> float:
+        fmt, obj = self.row("ckpt format"), self.row("ckpt object")
+        assert fmt is not None and obj is not None
+        return float(getattr(obj, op).best - getattr(fmt, op).best) / self.spec.variables
+
+    def tf_ratio(self, op: str, against: str) -> float | None:
+        """TF's best time divided by ``against``'s (how many times faster ckpt is)."""
+        tf, other = self.row("tensorflow"), self.row(against)
+        if tf is None or other is None:
+            return None
+        return float(getattr(tf, op).best / getattr(other, op).best)
+
+
+def _fmt_ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}x"
+
+
+def format_model(res: ModelResult, statistic: str) -> str:
+    spec = res.spec
+    header = ("method", "write s", "GB/s", "read s", "GB/s", "what")
+    table = [
+        (row.label, f"{row.write.best:.3f}", f"{spec.nbytes / row.write.best / GB:.2f}",
+         f"{row.read.best:.3f}", f"{spec.nbytes / row.read.best / GB:.2f}", row.note)
+        for row in res.rows
+    ]
+    widths = [max(len(c) for c in col) for col in zip(header, *table, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [cells[0].ljust(widths[0])]
+        parts += [c.rjust(w) for c, w in zip(cells[1:5], widths[1:5], strict=True)]
+        parts.append(cells[5])
+        return "  ".join(parts)
+
+    out = [
+        f"== {spec.name}: {spec.description}; {spec.variables} variables, "
+        f"{spec.nbytes / GB:.3f} GB; {statistic}, warm page cache ==",
+        line(header),
+        line(["-" * w for w in widths]),
+        *(line(cells) for cells in table),
+        "",
+    ]
+    for op in ("write", "read"):
+        pct, per_var = res.overhead(op), res.overhead_per_variable(op)
+        out.append(
+            f"object layer adds to the format layer, {op:<5}: {pct:+7.1%}  "
+            f"({per_var * 1e6:+.1f} us per variable)"
+        )
+    if res.row("tensorflow") is not None:
+        for op in ("write", "read"):
+            out.append(
+                f"TF time / ckpt time, {op:<5}: object layer "
+                f"{_fmt_ratio(res.tf_ratio(op, 'ckpt object'))}, format layer "
+                f"{_fmt_ratio(res.tf_ratio(op, 'ckpt format'))}"
+            )
+    out += [f"  note: {n}" for n in res.notes]
+    return "\n".join(out)
+
+
+def format_goals(results: list[ModelResult]) -> list[str]:
+    out = []
+    for res in results:
+        if res.spec.name == "large":
+            w, r = res.overhead("write"), res.overhead("read")
+            met = max(w, r) < MAX_OVERHEAD_LARGE
+            out.append(
+                f"  large: object layer adds < {MAX_OVERHEAD_LARGE:.0%} to the format layer: "
+                f"write {w:+.1%}, read {r:+.1%} -> {'met' if met else 'NOT met'}"
+            )
+        if res.spec.name == "small":
+            ratio = res.tf_ratio("read", "ckpt object")
+            if ratio is None:
+                out.append("  small: restore >= 10x faster than TF: not measured (TF skipped)")
+            else:
+                met = ratio >= MIN_TF_RESTORE_RATIO_SMALL
+                out.append(
+                    f"  small: object-layer restore >= {MIN_TF_RESTORE_RATIO_SMALL:g}x faster "
+                    f"than TF: {ratio:.1f}x -> {'met' if met else 'NOT met'}"
+                )
+    return out
+
+
+def _timing_json(nbytes: int, t: Timing) -> dict[str, Any]:
+    return {"seconds": t.seconds, "best_s": t.best, "median_s": t.median,
+            "best_gbps": nbytes / t.best / GB}
+
+
+def to_json(meta: dict[str, Any], results: list[ModelResult]) -> dict[str, Any]:
+    models = {}
+    for res in results:
+        spec = res.spec
+        entry: dict[str, Any] = {
+            "description": spec.description, "variables": spec.variables, "bytes": spec.nbytes,
+            "rows": [{"method": r.label, "note": r.note,
+                      "write": _timing_json(spec.nbytes, r.write),
+                      "read": _timing_json(spec.nbytes, r.read)} for r in res.rows],
+            "object_overhead": {op: res.overhead(op) for op in ("write", "read")},
+            "object_overhead_s_per_variable": {
+                op: res.overhead_per_variable(op) for op in ("write", "read")
+            },
+            "notes": res.notes,
+        }
+        if res.row("tensorflow") is not None:
+            entry["tf_over_ckpt_object"] = {
+                op: res.tf_ratio(op, "ckpt object") for op in ("write", "read")
+            }
+            entry["tf_over_ckpt_format"] = {
+                op: res.tf_ratio(op, "ckpt format") for op in ("write", "read")
+            }
+        models[spec.name] = entry
+    return {"meta": meta, "models": models}
+
+
+# --- environment ------------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "?"
+
+
+def _cpu_busy(seconds: float) -> float | None:
+    """Fraction of all CPUs busy over ``seconds`` while this process sleeps: other load."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return sum(values), values[3] + (values[4] if len(values) > 4 else 0)
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total1 - total0
+    return 1 - (idle1 - idle0) / total if total > 0 else None
+
+
+def _report_load(when: str, busy: float | None) -> None:
+    if busy is not None:
+        print(f"CPU used by other processes {when}: {busy:.0%}"
+              + (" -- the machine is busy, expect noisy numbers" if busy > 0.1 else ""))
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def _parse_skip(value: str) -> set[str]:
+    names = {_ALIASES.get(s.strip().lower(), s.strip().lower()) for s in value.split(",")}
+    names.discard("")
+    unknown = names - set(SKIPPABLE)
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"cannot skip {', '.join(sorted(unknown))}; choose from {', '.join(SKIPPABLE)}"
+        )
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="ckpt.Checkpoint write/read time vs ckpt's format layer and "
+        "tf.train.Checkpoint (warm page cache).",
+    )
+    parser.add_argument("--model", choices=("large", "small", "all"), default="all")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="timed repetitions per operation; the best is reported "
+                        "(default 3, --quick 2)")
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="untimed runs before the timed ones (default 1, --quick 0)")
+    parser.add_argument("--skip", type=_parse_skip, default=set(),
+                        help="comma-separated parts to leave out: tf")
+    parser.add_argument("--quick", action="store_true",
+                        help="scaled-down models (16 MiB in 16 variables; 1,000 variables)")
+    parser.add_argument("--dir", default=tempfile.gettempdir(),
+                        help="where to create the scratch directory (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    return parser
+
+
+def run_model(spec: ModelSpec, directory: str, args: argparse.Namespace) -> ModelResult:
+    workdir = os.path.join(directory, spec.name)
+    os.makedirs(workdir)
+    rows = run_ckpt(spec, workdir, args.repeat, args.warmup)
+    result = ModelResult(spec, rows)
+    gc.collect()
+    if "tf" in args.skip:
+        result.notes.append("tensorflow: skipped (--skip)")
+    elif importlib.util.find_spec("tensorflow") is None:
+        result.notes.append("tensorflow: skipped (not installed)")
+    else:
+        result.rows.append(run_tf(spec, workdir, args.repeat, args.warmup))
+    shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.repeat = args.repeat if args.repeat is not None else (2 if args.quick else 3)
+    args.warmup = args.warmup if args.warmup is not None else (0 if args.quick else 1)
+    if args.repeat < 1 or args.warmup < 0:
+        raise SystemExit("--repeat must be >= 1 and --warmup >= 0")
+    scale = QUICK_SCALE if args.quick else FULL_SCALE
+    statistic = f"best of {args.repeat}" + (
+        f" after {args.warmup} warm-up run{'s' if args.warmup > 1 else ''}" if args.warmup else ""
+    )
+    sample = 0.2 if args.quick else 1.0
+    from ckpt.format import crc
+
+    meta: dict[str, Any] = {
+        "python": platform.python_version(), "platform": platform.platform(),
+        "cpu": _cpu_model(), "cpus": os.cpu_count(), "numpy": np.__version__,
+        "ckpt": ckpt.__version__, "crc32c_accelerated": crc.ACCELERATED,
+        "statistic": statistic, "repeat": args.repeat, "warmup": args.warmup,
+        "quick": args.quick, "skip": sorted(args.skip), "gb": "1e9 bytes",
+        "other_cpu_load_start": _cpu_busy(sample),
+    }
+    print(f"ckpt {ckpt.__version__} | Python {meta['python']} | numpy {meta['numpy']} | "
+          f"{meta['cpu']} x{meta['cpus']} | crc32c accelerated: {meta['crc32c_accelerated']}")
+    _report_load("at start", meta["other_cpu_load_start"])
+    names = ("large", "small") if args.model == "all" else (args.model,)
+    os.makedirs(args.dir, exist_ok=True)
+    directory = tempfile.mkdtemp(prefix="ckpt-bench-objects-", dir=args.dir)
+    results: list[ModelResult] = []
+    try:
+        for name in names:
+            spec = (make_large if name == "large" else make_small)(scale, args.seed)
+            results.append(run_model(spec, directory, args))
+            print()
+            print(format_model(results[-1], statistic), flush=True)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    if not args.quick:
+        print()
+        print("goals:")
+        print("\n".join(format_goals(results)))
+    meta["other_cpu_load_end"] = _cpu_busy(sample)
+    _report_load("at the end", meta["other_cpu_load_end"])
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(to_json(meta, results), f, indent=2)
+        print(f"\nresults written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
