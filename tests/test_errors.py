@@ -22,6 +22,7 @@ from ckpt.errors import (
     ShapeMismatchError,
     TensorNotFoundError,
     UnsupportedCheckpointError,
+    ValueMismatchError,
 )
 
 LEAVES = {
@@ -31,6 +32,7 @@ LEAVES = {
     ChecksumMismatchError: ValueError,
     UnsupportedCheckpointError: ValueError,
     InvalidTensorError: ValueError,
+    ValueMismatchError: ValueError,
     ShapeMismatchError: ValueError,
     DtypeMismatchError: ValueError,
     CheckpointAssertionError: AssertionError,

@@ -19,6 +19,7 @@ __all__ = [
     "ShapeMismatchError",
     "TensorNotFoundError",
     "UnsupportedCheckpointError",
+    "ValueMismatchError",
 ]
 
 
@@ -65,10 +66,11 @@ class InvalidTensorError(CheckpointError, ValueError):
     """A value given to a writer cannot be stored: unsupported dtype, duplicate key, bad slice."""
 
 
-class ShapeMismatchError(CheckpointError, ValueError):
-    """A checkpointed value's shape differs from the object it is restored into.
+class ValueMismatchError(CheckpointError, ValueError):
+    """A checkpointed value does not fit the object it is restored into.
 
-    ``key`` names the variable, ``checkpoint_key`` the tensor in the checkpoint.
+    ``key`` names the object, ``checkpoint_key`` the tensor in the checkpoint; when a restore
+    raises it, ``mismatches`` lists every value that did not fit (none was assigned).
     """
 
     def __init__(
@@ -81,21 +83,15 @@ class ShapeMismatchError(CheckpointError, ValueError):
     ) -> None:
         super().__init__(message, path=path, key=key)
         self.checkpoint_key = checkpoint_key
+        self.mismatches: list[object] = []
 
 
-class DtypeMismatchError(CheckpointError, ValueError):
-    """A checkpointed value's dtype differs from the object it is restored into (no cast asked)."""
+class ShapeMismatchError(ValueMismatchError):
+    """A checkpointed value's shape differs from the object's."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        path: str | None = None,
-        key: str | None = None,
-        checkpoint_key: str | None = None,
-    ) -> None:
-        super().__init__(message, path=path, key=key)
-        self.checkpoint_key = checkpoint_key
+
+class DtypeMismatchError(ValueMismatchError):
+    """A checkpointed value's dtype differs from the object's (and no cast was asked for)."""
 
 
 class CheckpointAssertionError(CheckpointError, AssertionError):

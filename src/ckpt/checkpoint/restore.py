@@ -382,7 +382,7 @@ def mismatch_error(
         key=first.path,
         checkpoint_key=first.checkpoint_key,
     )
-    error.mismatches = mismatches  # type: ignore[union-attr]
+    error.mismatches = list(mismatches)
     return error
 
 
