@@ -22,7 +22,7 @@ times longer TensorFlow takes. See ``benchmarks/README.md`` for details.
 
 Usage::
 
-    python benchmarks/bench_objects.py                  # both models, TF too (~2 min)
+    python benchmarks/bench_objects.py                  # both models, TF too (~3 min)
     python benchmarks/bench_objects.py --model small --repeat 5 --json objects.json
     python benchmarks/bench_objects.py --quick --skip tf   # smoke test, seconds
 """
@@ -314,10 +314,18 @@ def run_ckpt(spec: ModelSpec, directory: str, repeat: int, warmup: int) -> list[
     shutil.rmtree(os.path.dirname(fmt_prefix))
     shutil.rmtree(os.path.dirname(obj_prefix))
     return [
-        Row("ckpt format layer", "write_tensors / load_checkpoint + get_tensor(out=), CRC",
-            writes["format"], reads["format"]),
-        Row("ckpt object layer", "Checkpoint(model=m).write / .read in place, CRC",
-            writes["object"], reads["object"]),
+        Row(
+            "ckpt format layer",
+            "write_tensors / load_checkpoint + get_tensor(out=), CRC",
+            writes["format"],
+            reads["format"],
+        ),
+        Row(
+            "ckpt object layer",
+            "Checkpoint(model=m).write / .read in place, CRC",
+            writes["object"],
+            reads["object"],
+        ),
     ]
 
 
@@ -359,8 +367,9 @@ def run_tf(spec: ModelSpec, directory: str, repeat: int, warmup: int) -> Row:
     def consumed(status: object) -> None:
         status.assert_consumed()  # type: ignore[attr-defined]
 
-    writes = measure([Case("tf", write, lambda: _unlink_checkpoint(prefix))],
-                     repeat=repeat, warmup=warmup)
+    writes = measure(
+        [Case("tf", write, lambda: _unlink_checkpoint(prefix))], repeat=repeat, warmup=warmup
+    )
     names = {name for name, _ in tf.train.list_variables(prefix)}
     if not set(spec.keys()) <= names:
         raise AssertionError("TensorFlow wrote different keys than ckpt's object layer")
@@ -369,8 +378,12 @@ def run_tf(spec: ModelSpec, directory: str, repeat: int, warmup: int) -> Row:
     reads = measure([Case("tf", read, after=consumed)], repeat=repeat, warmup=warmup)
     _check_equal(spec.values(), [v.numpy() for v in variables], f"tensorflow read ({spec.name})")
     shutil.rmtree(os.path.dirname(prefix))
-    return Row(f"tensorflow {tf.__version__}", "tf.train.Checkpoint(model=m).write / .read",
-               writes["tf"], reads["tf"])
+    return Row(
+        f"tensorflow {tf.__version__}",
+        "tf.train.Checkpoint(model=m).write / .read",
+        writes["tf"],
+        reads["tf"],
+    )
 
 
 # --- results ----------------------------------------------------------------------------------
@@ -413,8 +426,14 @@ def format_model(res: ModelResult, statistic: str) -> str:
     spec = res.spec
     header = ("method", "write s", "GB/s", "read s", "GB/s", "what")
     table = [
-        (row.label, f"{row.write.best:.3f}", f"{spec.nbytes / row.write.best / GB:.2f}",
-         f"{row.read.best:.3f}", f"{spec.nbytes / row.read.best / GB:.2f}", row.note)
+        (
+            row.label,
+            f"{row.write.best:.3f}",
+            f"{spec.nbytes / row.write.best / GB:.2f}",
+            f"{row.read.best:.3f}",
+            f"{spec.nbytes / row.read.best / GB:.2f}",
+            row.note,
+        )
         for row in res.rows
     ]
     widths = [max(len(c) for c in col) for col in zip(header, *table, strict=True)]
@@ -474,8 +493,12 @@ def format_goals(results: list[ModelResult]) -> list[str]:
 
 
 def _timing_json(nbytes: int, t: Timing) -> dict[str, Any]:
-    return {"seconds": t.seconds, "best_s": t.best, "median_s": t.median,
-            "best_gbps": nbytes / t.best / GB}
+    return {
+        "seconds": t.seconds,
+        "best_s": t.best,
+        "median_s": t.median,
+        "best_gbps": nbytes / t.best / GB,
+    }
 
 
 def to_json(meta: dict[str, Any], results: list[ModelResult]) -> dict[str, Any]:
@@ -483,10 +506,18 @@ def to_json(meta: dict[str, Any], results: list[ModelResult]) -> dict[str, Any]:
     for res in results:
         spec = res.spec
         entry: dict[str, Any] = {
-            "description": spec.description, "variables": spec.variables, "bytes": spec.nbytes,
-            "rows": [{"method": r.label, "note": r.note,
-                      "write": _timing_json(spec.nbytes, r.write),
-                      "read": _timing_json(spec.nbytes, r.read)} for r in res.rows],
+            "description": spec.description,
+            "variables": spec.variables,
+            "bytes": spec.nbytes,
+            "rows": [
+                {
+                    "method": r.label,
+                    "note": r.note,
+                    "write": _timing_json(spec.nbytes, r.write),
+                    "read": _timing_json(spec.nbytes, r.read),
+                }
+                for r in res.rows
+            ],
             "object_overhead": {op: res.overhead(op) for op in ("write", "read")},
             "object_overhead_s_per_variable": {
                 op: res.overhead_per_variable(op) for op in ("write", "read")
@@ -535,8 +566,10 @@ def _cpu_busy(seconds: float) -> float | None:
 
 def _report_load(when: str, busy: float | None) -> None:
     if busy is not None:
-        print(f"CPU used by other processes {when}: {busy:.0%}"
-              + (" -- the machine is busy, expect noisy numbers" if busy > 0.1 else ""))
+        print(
+            f"CPU used by other processes {when}: {busy:.0%}"
+            + (" -- the machine is busy, expect noisy numbers" if busy > 0.1 else "")
+        )
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -559,41 +592,64 @@ def build_parser() -> argparse.ArgumentParser:
         "tf.train.Checkpoint (warm page cache).",
     )
     parser.add_argument("--model", choices=("large", "small", "all"), default="all")
-    parser.add_argument("--repeat", type=int, default=None,
-                        help="timed repetitions per operation; the best is reported "
-                        "(default 3, --quick 2)")
-    parser.add_argument("--warmup", type=int, default=None,
-                        help="untimed runs before the timed ones (default 1, --quick 0)")
-    parser.add_argument("--skip", type=_parse_skip, default=set(),
-                        help="comma-separated parts to leave out: tf")
-    parser.add_argument("--quick", action="store_true",
-                        help="scaled-down models (16 MiB in 16 variables; 1,000 variables)")
-    parser.add_argument("--dir", default=tempfile.gettempdir(),
-                        help="where to create the scratch directory (default: %(default)s)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="timed repetitions per operation; the best is reported (default 5, --quick 2)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="untimed runs before the timed ones (default 1, --quick 0)",
+    )
+    parser.add_argument(
+        "--skip", type=_parse_skip, default=set(), help="comma-separated parts to leave out: tf"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="scaled-down models (16 MiB in 16 variables; 1,000 variables)",
+    )
+    parser.add_argument(
+        "--dir",
+        default=tempfile.gettempdir(),
+        help="where to create the scratch directory (default: %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     return parser
 
 
-def run_model(spec: ModelSpec, directory: str, args: argparse.Namespace) -> ModelResult:
+def run_ckpt_model(spec: ModelSpec, directory: str, args: argparse.Namespace) -> ModelResult:
     workdir = os.path.join(directory, spec.name)
-    os.makedirs(workdir)
-    rows = run_ckpt(spec, workdir, args.repeat, args.warmup)
-    result = ModelResult(spec, rows)
+    os.makedirs(workdir, exist_ok=True)
+    result = ModelResult(spec, run_ckpt(spec, workdir, args.repeat, args.warmup))
+    shutil.rmtree(workdir, ignore_errors=True)
     gc.collect()
+    return result
+
+
+def run_tf_model(result: ModelResult, directory: str, args: argparse.Namespace) -> None:
     if "tf" in args.skip:
         result.notes.append("tensorflow: skipped (--skip)")
-    elif importlib.util.find_spec("tensorflow") is None:
+        return
+    if importlib.util.find_spec("tensorflow") is None:
         result.notes.append("tensorflow: skipped (not installed)")
-    else:
-        result.rows.append(run_tf(spec, workdir, args.repeat, args.warmup))
-    shutil.rmtree(workdir, ignore_errors=True)
-    return result
+        return
+    workdir = os.path.join(directory, result.spec.name)
+    os.makedirs(workdir, exist_ok=True)
+    try:
+        result.rows.append(run_tf(result.spec, workdir, args.repeat, args.warmup))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        gc.collect()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    args.repeat = args.repeat if args.repeat is not None else (2 if args.quick else 3)
+    args.repeat = args.repeat if args.repeat is not None else (2 if args.quick else 5)
     args.warmup = args.warmup if args.warmup is not None else (0 if args.quick else 1)
     if args.repeat < 1 or args.warmup < 0:
         raise SystemExit("--repeat must be >= 1 and --warmup >= 0")
@@ -605,28 +661,43 @@ def main(argv: list[str] | None = None) -> int:
     from ckpt.format import crc
 
     meta: dict[str, Any] = {
-        "python": platform.python_version(), "platform": platform.platform(),
-        "cpu": _cpu_model(), "cpus": os.cpu_count(), "numpy": np.__version__,
-        "ckpt": ckpt.__version__, "crc32c_accelerated": crc.ACCELERATED,
-        "statistic": statistic, "repeat": args.repeat, "warmup": args.warmup,
-        "quick": args.quick, "skip": sorted(args.skip), "gb": "1e9 bytes",
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpus": os.cpu_count(),
+        "numpy": np.__version__,
+        "ckpt": ckpt.__version__,
+        "crc32c_accelerated": crc.ACCELERATED,
+        "statistic": statistic,
+        "repeat": args.repeat,
+        "warmup": args.warmup,
+        "quick": args.quick,
+        "skip": sorted(args.skip),
+        "gb": "1e9 bytes",
         "other_cpu_load_start": _cpu_busy(sample),
     }
-    print(f"ckpt {ckpt.__version__} | Python {meta['python']} | numpy {meta['numpy']} | "
-          f"{meta['cpu']} x{meta['cpus']} | crc32c accelerated: {meta['crc32c_accelerated']}")
+    print(
+        f"ckpt {ckpt.__version__} | Python {meta['python']} | numpy {meta['numpy']} | "
+        f"{meta['cpu']} x{meta['cpus']} | crc32c accelerated: {meta['crc32c_accelerated']}"
+    )
     _report_load("at start", meta["other_cpu_load_start"])
     names = ("large", "small") if args.model == "all" else (args.model,)
     os.makedirs(args.dir, exist_ok=True)
     directory = tempfile.mkdtemp(prefix="ckpt-bench-objects-", dir=args.dir)
     results: list[ModelResult] = []
     try:
+        # Every ckpt measurement first, then TensorFlow: a process TF has been imported into
+        # (and has created 20,000 variables in) is not the one ckpt users run in.
         for name in names:
             spec = (make_large if name == "large" else make_small)(scale, args.seed)
-            results.append(run_model(spec, directory, args))
-            print()
-            print(format_model(results[-1], statistic), flush=True)
+            results.append(run_ckpt_model(spec, directory, args))
+        for result in results:
+            run_tf_model(result, directory, args)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+    for result in results:
+        print()
+        print(format_model(result, statistic))
     if not args.quick:
         print()
         print("goals:")
