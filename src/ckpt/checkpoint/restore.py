@@ -11,19 +11,24 @@ both their optimizer and their variable are bound.
 
 from __future__ import annotations
 
+import gc
 import itertools
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from ckpt.errors import DtypeMismatchError, ShapeMismatchError, TensorNotFoundError
-from ckpt.reader import CheckpointReader, TensorInfo
+from ckpt.errors import (
+    CorruptCheckpointError,
+    DtypeMismatchError,
+    ShapeMismatchError,
+    TensorNotFoundError,
+)
+from ckpt.reader import CheckpointReader
 from ckpt.trackable.base import Trackable, children_of, lookup_dependency, tensors_of
 
 __all__ = [
+    "CheckpointGraph",
     "CheckpointPosition",
     "Mismatch",
     "RestoreCoordinator",
@@ -46,14 +51,51 @@ class Mismatch:
 
 
 @dataclass
-class _Plan:
-    """What restoring one bound node will do: read these keys into these attributes."""
+class CheckpointGraph:
+    """A ``TrackableObjectGraph`` read once into plain lists (protobuf access is slow)."""
 
-    node: int
-    obj: Any
-    reads: list[tuple[str, str, np.ndarray | None]] = field(default_factory=list)
-    # (attribute name, checkpoint key, target array to read into or None)
-    infos: dict[str, TensorInfo] = field(default_factory=dict)  # by key, filled by _check
+    children: list[list[tuple[int, str]]]  # node -> [(child node, local name)]
+    attributes: list[list[tuple[str, str]]]  # node -> [(attribute name, checkpoint key)]
+    has_values: list[bool]
+    slot_refs: dict[int, list[tuple[int, str, int]]]  # optimizer -> [(var, slot, slot node)]
+
+    @classmethod
+    def from_proto(cls, proto: Any, prefix: str) -> CheckpointGraph:
+        """Convert and validate: every node id must be a node of the graph."""
+        count = len(proto.nodes)
+        children: list[list[tuple[int, str]]] = []
+        attributes: list[list[tuple[str, str]]] = []
+        has_values: list[bool] = []
+        slot_refs: dict[int, list[tuple[int, str, int]]] = {}
+        for n, node in enumerate(proto.nodes):
+            refs = [(ref.node_id, ref.local_name) for ref in node.children]
+            attrs = [(a.name, a.checkpoint_key) for a in node.attributes]
+            slots = [
+                (s.original_variable_node_id, s.slot_name, s.slot_variable_node_id)
+                for s in node.slot_variables
+            ]
+            bad = [i for i, _ in refs if not 0 <= i < count] + [
+                i for v, _, sn in slots for i in (v, sn) if not 0 <= i < count
+            ]
+            if bad:
+                raise CorruptCheckpointError(
+                    f"{prefix}: object graph node {n} refers to node(s) {bad}, but the graph "
+                    f"has {count} nodes",
+                    path=prefix,
+                )
+            children.append(refs)
+            attributes.append(attrs)
+            if slots:
+                slot_refs[n] = slots
+            if node.HasField("has_checkpoint_values"):
+                has_values.append(bool(node.has_checkpoint_values.value))
+            else:
+                has_values.append(bool(refs or attrs or slots or node.HasField("registered_saver")))
+        return cls(children, attributes, has_values, slot_refs)
+
+
+# (attribute name, checkpoint key, target array or None, index entry or None)
+_Read = tuple[str, str, Any, Any]
 
 
 class CheckpointPosition:
@@ -80,12 +122,21 @@ class RestoreCoordinator:
     """The state of one object-based restore, kept alive by its status and parked positions."""
 
     def __init__(
-        self, reader: CheckpointReader, graph: Any, root: Any, *, allow_dtype_cast: bool = False
+        self,
+        reader: CheckpointReader,
+        graph: CheckpointGraph,
+        root: Any,
+        *,
+        allow_dtype_cast: bool = False,
     ) -> None:
         self.uid = next(_restore_uids)
         self.reader = reader
         self.prefix = reader.prefix
-        self.nodes = graph.nodes
+        self.graph = graph
+        self.children = graph.children
+        self.attributes = graph.attributes
+        self.slot_refs = graph.slot_refs
+        self.slot_nodes = {ref[2] for refs in self.slot_refs.values() for ref in refs}
         self.root = root
         self.allow_dtype_cast = allow_dtype_cast
         self.bound: dict[int, Any] = {}
@@ -97,38 +148,26 @@ class RestoreCoordinator:
         self.inconsistent: list[str] = []
         self.deferred: list[tuple[Any, str, int]] = []  # (parent, local name, node)
         self._paths: list[str] | None = None  # display names, computed when first needed
-        # Slot variables: optimizer node -> [(variable node, slot name, slot node)].
-        self.slot_refs = {
-            n: [
-                (s.original_variable_node_id, s.slot_name, s.slot_variable_node_id)
-                for s in node.slot_variables
-            ]
-            for n, node in enumerate(self.nodes)
-            if node.slot_variables
-        }
-        self.slot_nodes = {ref[2] for refs in self.slot_refs.values() for ref in refs}
 
     # --- naming ---
 
     def _node_paths(self) -> list[str]:
         """Each node's display path by the shortest children path (slot nodes by their key)."""
-        paths = ["(root)"] + [""] * (len(self.nodes) - 1)
+        paths = ["(root)"] + [""] * (len(self.children) - 1)
         seen = {0}
         queue = deque([0])
         while queue:
             node = queue.popleft()
-            for ref in self.nodes[node].children:
-                if 0 <= ref.node_id < len(self.nodes) and ref.node_id not in seen:
-                    seen.add(ref.node_id)
-                    paths[ref.node_id] = f"{paths[node]}.{ref.local_name}"
-                    queue.append(ref.node_id)
+            for child, name in self.children[node]:
+                if child not in seen:
+                    seen.add(child)
+                    paths[child] = f"{paths[node]}.{name}"
+                    queue.append(child)
         for node, path in enumerate(paths):
             if not path:
-                attrs = self.nodes[node].attributes
+                attrs = self.attributes[node]
                 paths[node] = (
-                    attrs[0].checkpoint_key.rsplit("/.ATTRIBUTES/", 1)[0]
-                    if attrs
-                    else (f"(node {node})")
+                    attrs[0][1].rsplit("/.ATTRIBUTES/", 1)[0] if attrs else f"(node {node})"
                 )
         return paths
 
@@ -146,38 +185,50 @@ class RestoreCoordinator:
     def bind_and_restore(self, pairs: list[tuple[int, Any]]) -> None:
         """Bind ``(node, object)`` pairs and their reachable subtrees, then assign values.
 
-        Values are checked for every object first; any mismatch raises before anything is
-        assigned.
+        Every value is checked against its object first; any mismatch raises before anything
+        is assigned.
         """
-        plans: list[_Plan] = []
+        # The walk allocates many small objects; a full collection over a large model in the
+        # middle of it costs more than the walk itself.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            plans = self._walk(pairs)
+            plans.extend(self._slot_plans())
+            mismatches = [m for plan in plans for m in self._check(plan)]
+            if mismatches:
+                raise mismatch_error(mismatches, self.prefix)
+            for node, obj, reads in plans:
+                self._apply(node, obj, reads)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def _walk(self, pairs: list[tuple[int, Any]]) -> list[tuple[int, Any, list[_Read]]]:
+        plans = []
         queue: deque[int] = deque()
         for node, obj in pairs:
             if self._bind(node, obj):
                 queue.append(node)
+        children, bound = self.children, self.bound
         while queue:
             node = queue.popleft()
-            obj = self.bound[node]
-            plans.append(self._plan(node, obj))
-            for ref in self.nodes[node].children:
-                child_node, name = ref.node_id, ref.local_name
-                if not 0 <= child_node < len(self.nodes):
-                    continue
-                if child_node in self.bound:
-                    child = lookup_dependency(obj, name)
-                    if child is not None and child is not self.bound[child_node]:
+            obj = bound[node]
+            if self.attributes[node]:
+                plans.append(self._plan(node, obj))
+            for child_node, name in children[node]:
+                child = lookup_dependency(obj, name)
+                if child_node in bound:
+                    if child is not None and child is not bound[child_node]:
                         self.inconsistent.append(self.dotted(child_node))
                     continue
-                child = lookup_dependency(obj, name)
                 if child is not None:
                     if self._bind(child_node, child):
                         queue.append(child_node)
-                elif self._has_values(child_node) and isinstance(obj, Trackable):
+                elif self.graph.has_values[child_node] and isinstance(obj, Trackable):
                     obj._defer(name, CheckpointPosition(self, child_node))
                     self.deferred.append((obj, name, child_node))
-        plans.extend(self._slot_plans())
-        self._check(plans)
-        for plan in plans:
-            self._apply(plan)
+        return plans
 
     def _bind(self, node: int, obj: Any) -> bool:
         """Bind; True if ``obj`` is new to this restore and its subtree should be restored.
@@ -199,41 +250,36 @@ class RestoreCoordinator:
             obj._ckpt_update_uid = self.uid
         return True
 
-    def _has_values(self, node: int) -> bool:
-        proto = self.nodes[node]
-        if proto.HasField("has_checkpoint_values"):
-            return bool(proto.has_checkpoint_values.value)
-        return bool(
-            proto.children
-            or proto.attributes
-            or proto.slot_variables
-            or proto.HasField("registered_saver")
-        )
-
     # --- planning and assigning ---
 
-    def _plan(self, node: int, obj: Any) -> _Plan:
-        plan = _Plan(node, obj)
-        attributes = self.nodes[node].attributes
-        if not attributes:
-            return plan
+    def _plan(self, node: int, obj: Any) -> tuple[int, Any, list[_Read]]:
+        """Match a node's attributes to the object's; look each key up in the index."""
         targets_method = getattr(obj, "_restore_targets", None)
         targets: Mapping[str, Any] = targets_method() if targets_method else {}
         names = targets.keys() if targets_method else tensors_of(obj).keys()
+        entry = self._entry
+        reads: list[_Read] = []
         unused = []
-        for attribute in attributes:
+        for name, key in self.attributes[node]:
             # Exact name, or a name extending a saveable's (TF's forward-compatibility rule).
-            name = attribute.name
             match = name if name in names else next((n for n in names if name.startswith(n)), None)
             if match is None:
-                unused.append(attribute.name)
+                unused.append(name)
                 continue
-            plan.reads.append((match, attribute.checkpoint_key, targets.get(match)))
+            target = targets.get(match)
+            reads.append((match, key, target, entry(key) if target is not None else None))
         if unused:
             self.unused_attributes[node] = unused
-        return plan
+        return node, obj, reads
 
-    def _slot_plans(self) -> list[_Plan]:
+    def _entry(self, key: str) -> Any:
+        """The index entry of ``key``, or None if the checkpoint lacks it (reading reports)."""
+        try:
+            return self.reader._bundle.entry(key)
+        except TensorNotFoundError:
+            return None
+
+    def _slot_plans(self) -> list[tuple[int, Any, list[_Read]]]:
         """Create or find slot variables whose optimizer and variable are both bound now."""
         plans = []
         for optimizer_node, refs in self.slot_refs.items():
@@ -246,26 +292,19 @@ class RestoreCoordinator:
                     continue
                 slot = optimizer._checkpoint_get_slot(variable, slot_name)
                 if slot is None:
-                    value = self._read_slot_value(slot_node)
-                    if value is None:
+                    attributes = self.attributes[slot_node]
+                    if not attributes:
                         continue
+                    value = self.reader.get_tensor(attributes[0][1])
                     slot = optimizer._checkpoint_create_slot(variable, slot_name, value)
                     self._bind(slot_node, slot)
                     self.restored.add(slot_node)
                     self.restored_ids.add(id(slot))
-                    self.matched.append(
-                        (slot_node, self.nodes[slot_node].attributes[0].checkpoint_key)
-                    )
+                    self.matched.append((slot_node, attributes[0][1]))
                     continue
-                if self._bind(slot_node, slot):
+                if self._bind(slot_node, slot) and self.attributes[slot_node]:
                     plans.append(self._plan(slot_node, slot))
         return plans
-
-    def _read_slot_value(self, slot_node: int) -> np.ndarray | None:
-        attributes = self.nodes[slot_node].attributes
-        if not attributes:
-            return None
-        return self.reader.get_tensor(attributes[0].checkpoint_key)
 
     def pending_slots(self) -> list[str]:
         pending = []
@@ -275,79 +314,55 @@ class RestoreCoordinator:
                     pending.append(f"{self.dotted(slot_node)} (slot {slot_name!r})")
         return pending
 
-    def _info(self, key: str) -> TensorInfo | None:
-        """The index's information on ``key``; None if the checkpoint lacks it (reading says so)."""
-        try:
-            return self.reader.get_tensor_info(key)
-        except TensorNotFoundError:
-            return None
-
-    def _check(self, plans: list[_Plan]) -> None:
+    def _check(self, plan: tuple[int, Any, list[_Read]]) -> list[Mismatch]:
+        node, _, reads = plan
         mismatches = []
-        for plan in plans:
-            for _, key, target in plan.reads:
-                info = self._info(key) if target is not None else None
-                if info is None or target is None:
-                    continue
-                plan.infos[key] = info
-                shape = info.shape
-                if shape != tuple(target.shape):
-                    mismatches.append(
-                        Mismatch(
-                            self.dotted(plan.node),
-                            key,
-                            "shape",
-                            str(tuple(target.shape)),
-                            str(shape),
-                        )
+        for _, key, target, entry in reads:
+            if entry is None:
+                continue
+            if entry.shape != target.shape:
+                mismatches.append(
+                    Mismatch(
+                        self.dotted(node), key, "shape", str(tuple(target.shape)), str(entry.shape)
                     )
-                    continue
-                dtype = info.dtype
-                castable = (
-                    self.allow_dtype_cast
-                    and (dtype is not None)
-                    and ((dtype.kind == "O") == (target.dtype.kind == "O"))
                 )
-                if dtype is not None and dtype != target.dtype and not castable:
-                    mismatches.append(
-                        Mismatch(
-                            self.dotted(plan.node), key, "dtype", str(target.dtype), str(dtype)
-                        )
-                    )
-        if mismatches:
-            raise mismatch_error(mismatches, self.prefix)
+                continue
+            dtype = entry.dtype.numpy
+            if dtype is None or dtype == target.dtype:
+                continue
+            castable = self.allow_dtype_cast and (dtype.kind == "O") == (target.dtype.kind == "O")
+            if not castable:
+                mismatches.append(
+                    Mismatch(self.dotted(node), key, "dtype", str(target.dtype), str(dtype))
+                )
+        return mismatches
 
-    def _apply(self, plan: _Plan) -> None:
-        if not plan.reads:
-            return
-        if getattr(plan.obj, "_ckpt_update_uid", 0) > self.uid:
+    def _apply(self, node: int, obj: Any, reads: list[_Read]) -> None:
+        if not reads:
+            return  # nothing of the node's matched the object (reported as unused)
+        if getattr(obj, "_ckpt_update_uid", 0) > self.uid:
             return  # a newer restore already reached this object: the newest request wins
+        read = self.reader._bundle.read
         values: dict[str, Any] = {}
-        for name, key, target in plan.reads:
-            info = plan.infos.get(key)
-            if (
-                info is not None
-                and isinstance(target, np.ndarray)
-                and info.dtype == target.dtype
-                and target.flags.c_contiguous
-                and target.flags.writeable
-            ):
-                values[name] = self.reader.get_tensor(key, out=target)
+        for name, key, target, entry in reads:
+            if entry is not None and entry.dtype.numpy == target.dtype:
+                # In place; the reader checks ``out`` and copies through a buffer if it must.
+                values[name] = read(key, out=target)
             else:
                 value = self.reader.get_tensor(key)
                 if target is not None and value.dtype != target.dtype:
                     value = value.astype(target.dtype)
                 values[name] = value
-            self.matched.append((plan.node, key))
-        plan.obj._restore_from_tensors(values)
-        self.restored.add(plan.node)
-        self.restored_ids.add(id(plan.obj))
+            self.matched.append((node, key))
+        obj._restore_from_tensors(values)
+        self.restored.add(node)
+        self.restored_ids.add(id(obj))
 
     # --- what is left over, for the status and report ---
 
     def unbound_with_values(self) -> list[int]:
         """Checkpoint nodes that hold values but matched no Python object."""
-        return [n for n, node in enumerate(self.nodes) if node.attributes and n not in self.bound]
+        return [n for n, attrs in enumerate(self.attributes) if attrs and n not in self.bound]
 
     def pending_deferred(self) -> list[tuple[str, str]]:
         """Deferred restorations still waiting: (parent path, child name)."""

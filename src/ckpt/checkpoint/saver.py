@@ -18,6 +18,7 @@ import numpy as np
 from ckpt.checkpoint import keys
 from ckpt.checkpoint.graph import walk
 from ckpt.checkpoint.restore import (
+    CheckpointGraph,
     Mismatch,
     RestoreCoordinator,
     mismatch_error,
@@ -147,7 +148,7 @@ class CheckpointableSaver:
         return CheckpointLoadStatus(coordinator, self._root)
 
 
-def _parse_graph(reader: CheckpointReader) -> Any:
+def _parse_graph(reader: CheckpointReader) -> CheckpointGraph:
     raw = reader.get_tensor(keys.OBJECT_GRAPH_PROTO_KEY)
     if raw.shape != () or not isinstance(raw.item(), bytes):
         raise CorruptCheckpointError(
@@ -165,19 +166,7 @@ def _parse_graph(reader: CheckpointReader) -> Any:
         raise CorruptCheckpointError(
             f"{reader.prefix}: the object graph is empty", path=reader.prefix
         )
-    count = len(graph.nodes)
-    for n, node in enumerate(graph.nodes):
-        ids = [ref.node_id for ref in node.children]
-        for slot in node.slot_variables:
-            ids += [slot.original_variable_node_id, slot.slot_variable_node_id]
-        bad = [i for i in ids if not 0 <= i < count]
-        if bad:
-            raise CorruptCheckpointError(
-                f"{reader.prefix}: object graph node {n} refers to node(s) {bad}, but the graph "
-                f"has {count} nodes",
-                path=reader.prefix,
-            )
-    return graph
+    return CheckpointGraph.from_proto(graph, reader.prefix)
 
 
 def _candidate_names(root: Any) -> list[tuple[str, Any, list[str]]]:

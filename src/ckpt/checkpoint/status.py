@@ -103,13 +103,9 @@ class CheckpointLoadStatus:
         c = self._coordinator
         report = RestoreReport(c.prefix, matched=[(c.dotted(n), k) for n, k in c.matched])
         report.missing_from_checkpoint = [path for path, _ in self._unbound_python_objects()]
-        unused = [
-            attribute.checkpoint_key
-            for node in c.unbound_with_values()
-            for attribute in c.nodes[node].attributes
-        ]
+        unused = [key for node in c.unbound_with_values() for _, key in c.attributes[node]]
         for node, names in c.unused_attributes.items():
-            unused += [a.checkpoint_key for a in c.nodes[node].attributes if a.name in names]
+            unused += [key for name, key in c.attributes[node] if name in names]
         report.unused_in_checkpoint = sorted(set(unused))
         report.pending = [f"{parent}.{name}" for parent, name in c.pending_deferred()]
         return report
@@ -129,7 +125,7 @@ class CheckpointLoadStatus:
             # Not assigned: the checkpoint has values for this node, none reached the object,
             # and no newer restore did either. (A node without values binds silently, as in TF.)
             if (
-                c.nodes[node].attributes
+                c.attributes[node]
                 and id(obj) not in c.restored_ids
                 and getattr(obj, "_ckpt_update_uid", c.uid) <= c.uid
                 and tensors_of_cheap(obj)
@@ -156,7 +152,7 @@ class CheckpointLoadStatus:
         for node in c.unbound_with_values():
             if node in c.slot_nodes:
                 continue
-            attributes = [a.name for a in c.nodes[node].attributes]
+            attributes = [name for name, _ in c.attributes[node]]
             raise _fail(
                 f"Unresolved object in checkpoint {c.dotted(node)}: attributes {attributes}",
                 report,
