@@ -30,8 +30,8 @@ from ckpt.errors import (
     UnsupportedCheckpointError,
 )
 from ckpt.format import naming, protos, strings
-from ckpt.format.crc import crc32c, mask, unmask
-from ckpt.format.dtypes import DT_STRING, DType, from_enum
+from ckpt.format.crc import crc32c, crc32c_of_array, mask, unmask
+from ckpt.format.dtypes import DType, from_enum
 from ckpt.format.slices import FULL, TensorSlice, decode_slice_key, encode_slice_key
 from ckpt.format.table import read_table
 
@@ -65,6 +65,8 @@ class BundleEntry(NamedTuple):
     size: int
     crc32c: int  # masked, as stored
     slices: tuple[TensorSlice, ...]
+    # Whole, numeric, non-empty, at most one copy chunk: served by the reader's fast path.
+    simple: bool = False
 
     @property
     def num_elements(self) -> int:
@@ -210,7 +212,13 @@ def _parse_entry(
                 path=path,
                 key=key,
             )
-    return BundleEntry(key, dtype, shape, shard_id, offset, size, crc, slices)
+    simple = (
+        dtype.numpy is not None
+        and not dtype.is_string
+        and 0 < size <= _COPY_CHUNK
+        and len(shape) <= _NUMPY_MAX_RANK
+    )
+    return BundleEntry(key, dtype, shape, shard_id, offset, size, crc, slices, simple)
 
 
 def _parse_header(value: bytes, path: str) -> tuple[int, bool]:
@@ -519,35 +527,38 @@ class BundleReader:
     ) -> np.ndarray:
         """Read a whole tensor (assembling sliced tensors), optionally into ``out``."""
         entry = self._entries.get(key) or self.entry(key)
-        dtype = entry.dtype.numpy
-        if (
-            # The common case, kept short: a whole, little-endian, numeric tensor of at most one
-            # chunk, read into a fresh array or a matching contiguous one.
-            not entry.slices
-            and dtype is not None
-            and entry.dtype.value != DT_STRING
-            and not self.big_endian
-            and 0 < entry.size <= _COPY_CHUNK  # (zero-size shapes may not fit NumPy: slow path)
-            and len(entry.shape) <= _NUMPY_MAX_RANK
-            and (
-                out is None
-                or (
-                    type(out) is np.ndarray
-                    and out.shape == entry.shape
-                    and out.dtype == dtype
-                    and out.flags.c_contiguous
-                    and out.flags.writeable
-                )
-            )
-        ):
-            raw = self._raw_bytes(entry)
-            if (self.verify if verify is None else verify) and mask(crc32c(raw)) != entry.crc32c:
-                raise self._checksum_error(entry, mask(crc32c(raw)))
+        # The common case, kept short: a whole, little-endian, numeric tensor of at most one
+        # chunk, read into a fresh array or a matching contiguous one.
+        if entry.simple and not self.big_endian:
+            dtype = entry.dtype.numpy
+            if out is not None and not (
+                type(out) is np.ndarray
+                and out.shape == entry.shape
+                and out.dtype == dtype
+                and out.flags.c_contiguous
+                and out.flags.writeable
+            ):
+                return self._read_general(entry, out, verify)  # checks ``out`` and says why
+            shard = self._shards.get(entry.shard_id)
+            buf, length = shard if shard is not None else self._shard(entry.shard_id)
+            if entry.offset + entry.size > length:
+                self._raw_bytes(entry)  # raises: the file is truncated
+            raw = np.frombuffer(buf, np.uint8, entry.size, entry.offset)
+            if self.verify if verify is None else verify:
+                computed = mask(crc32c_of_array(raw))
+                if computed != entry.crc32c:
+                    raise self._checksum_error(entry, computed)
             if out is None:
                 out = np.empty(entry.shape, dtype)
             np.copyto(out.reshape(-1).view(np.uint8), raw)
             self._consumed(entry.shard_id, entry.size)
             return out
+        return self._read_general(entry, out, verify)
+
+    def _read_general(
+        self, entry: BundleEntry, out: np.ndarray | None, verify: bool | None
+    ) -> np.ndarray:
+        key = entry.key
         full = tuple((0, d) for d in entry.shape)
         return self.read_region(key, full, out=out, verify=verify)
 

@@ -30,6 +30,11 @@ def crc32c(data: Any, crc: int = 0) -> int:
     return int(google_crc32c.value(data))
 
 
+def crc32c_of_array(data: np.ndarray) -> int:
+    """CRC32C of a contiguous array with no wrapper checks (for the reader's hot path)."""
+    return int(google_crc32c.value(data))
+
+
 def mask(crc: int) -> int:
     """Mask a CRC32C the way TF's ``crc32c::Mask`` does."""
     return ((((crc >> 15) | (crc << 17)) & _U32) + _MASK_DELTA) & _U32
