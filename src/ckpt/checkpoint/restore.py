@@ -54,10 +54,22 @@ class Mismatch:
 class CheckpointGraph:
     """A ``TrackableObjectGraph`` read once into plain lists (protobuf access is slow)."""
 
+    proto: Any
     children: list[list[tuple[int, str]]]  # node -> [(child node, local name)]
     attributes: list[list[tuple[str, str]]]  # node -> [(attribute name, checkpoint key)]
-    has_values: list[bool]
     slot_refs: dict[int, list[tuple[int, str, int]]]  # optimizer -> [(var, slot, slot node)]
+
+    def has_values(self, node: int) -> bool:
+        """TF's test before deferring a restore: the node or a descendant holds values."""
+        proto = self.proto.nodes[node]
+        if proto.HasField("has_checkpoint_values"):
+            return bool(proto.has_checkpoint_values.value)
+        return bool(
+            self.children[node]
+            or self.attributes[node]
+            or node in self.slot_refs
+            or proto.HasField("registered_saver")
+        )
 
     @classmethod
     def from_proto(cls, proto: Any, prefix: str) -> CheckpointGraph:
@@ -65,7 +77,6 @@ class CheckpointGraph:
         count = len(proto.nodes)
         children: list[list[tuple[int, str]]] = []
         attributes: list[list[tuple[str, str]]] = []
-        has_values: list[bool] = []
         slot_refs: dict[int, list[tuple[int, str, int]]] = {}
         for n, node in enumerate(proto.nodes):
             refs = [(ref.node_id, ref.local_name) for ref in node.children]
@@ -87,11 +98,7 @@ class CheckpointGraph:
             attributes.append(attrs)
             if slots:
                 slot_refs[n] = slots
-            if node.HasField("has_checkpoint_values"):
-                has_values.append(bool(node.has_checkpoint_values.value))
-            else:
-                has_values.append(bool(refs or attrs or slots or node.HasField("registered_saver")))
-        return cls(children, attributes, has_values, slot_refs)
+        return cls(proto, children, attributes, slot_refs)
 
 
 # (attribute name, checkpoint key, target array or None, index entry or None)
@@ -225,7 +232,7 @@ class RestoreCoordinator:
                 if child is not None:
                     if self._bind(child_node, child):
                         queue.append(child_node)
-                elif self.graph.has_values[child_node] and isinstance(obj, Trackable):
+                elif isinstance(obj, Trackable) and self.graph.has_values(child_node):
                     obj._defer(name, CheckpointPosition(self, child_node))
                     self.deferred.append((obj, name, child_node))
         return plans
