@@ -14,15 +14,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import importlib
 import importlib.util
 import json
 import os
-import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,16 +33,28 @@ from typing import Any, ClassVar
 import numpy as np
 
 import ckpt
-
-GB = 1e9
-MiB = 1 << 20
-KiB = 1 << 10
+from bench_common import (
+    GB,
+    KiB,
+    MiB,
+    Timing,
+    add_run_arguments,
+    cpu_busy,
+    environment,
+    print_header,
+    quiesce,
+    report_load,
+    settle_repetitions,
+    timing_json,
+    unlink,
+)
 
 Arrays = dict[str, np.ndarray]
 
 PEERS = ("safetensors", "torch", "tf")
 SKIPPABLE = (*PEERS, "list", "memory")
 _ALIASES = {"tensorflow": "tf", "pytorch": "torch", "mem": "memory", "listing": "list"}
+FULL_REPEAT = 3
 
 
 # --- workloads --------------------------------------------------------------------------------
@@ -138,27 +147,6 @@ def _check_equal(expected: Mapping[str, np.ndarray], got: Mapping[str, np.ndarra
 # --- timing -----------------------------------------------------------------------------------
 
 
-@dataclass
-class Timing:
-    """Wall-clock seconds of the timed repetitions (warm-up runs excluded)."""
-
-    seconds: list[float]
-
-    @property
-    def best(self) -> float:
-        return min(self.seconds)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.seconds)
-
-
-def _quiesce() -> None:
-    """Same starting state for every timed run: no garbage pending, no dirty pages to flush."""
-    gc.collect()
-    os.sync()
-
-
 def measure(fn: Callable[[], object], *, repeat: int, warmup: int,
             before: Callable[[], None] | None = None) -> tuple[Timing, object]:
     """Run ``fn`` ``warmup + repeat`` times, timing the last ``repeat``; return its last result.
@@ -171,7 +159,7 @@ def measure(fn: Callable[[], object], *, repeat: int, warmup: int,
         result = None  # drop the previous run's arrays before the next run allocates its own
         if before is not None:
             before()
-        _quiesce()
+        quiesce()
         start = time.perf_counter()
         result = fn()
         elapsed = time.perf_counter() - start
@@ -197,12 +185,6 @@ class RestoreMode:
     values: Callable[[object], Mapping[str, np.ndarray]]
     prepare: Callable[[], None] | None = None
     show_ms: bool = False  # also print the time: GB/s means little when nothing is copied
-
-
-def _unlink(*paths: str) -> None:
-    for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
 
 
 class Library(ABC):
@@ -237,7 +219,7 @@ class Library(ABC):
     def output_files(self) -> list[str]: ...
 
     def remove_output(self) -> None:
-        _unlink(*self.output_files())
+        unlink(*self.output_files())
 
     @abstractmethod
     def restore_modes(self) -> list[RestoreMode]: ...
@@ -736,8 +718,7 @@ def format_listing(listing: dict[str, Any]) -> str:
 def _timing_json(nbytes: int, t: Timing | None) -> dict[str, Any] | None:
     if t is None:
         return None
-    return {"seconds": t.seconds, "best_s": t.best, "median_s": t.median,
-            "best_gbps": nbytes / t.best / GB, "median_gbps": nbytes / t.median / GB}
+    return timing_json(nbytes, t) | {"median_gbps": nbytes / t.median / GB}
 
 
 def to_json(meta: dict[str, Any], results: list[WorkloadResult],
@@ -770,63 +751,7 @@ def to_json(meta: dict[str, Any], results: list[WorkloadResult],
     return out
 
 
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "?"
-
-
-def _cpu_busy(seconds: float = 1.0) -> float | None:
-    """Fraction of all CPUs busy over ``seconds`` while this process sleeps: other load."""
-
-    def sample() -> tuple[int, int]:
-        with open("/proc/stat") as f:
-            values = [int(v) for v in f.readline().split()[1:]]
-        idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-        return sum(values), idle
-
-    try:
-        total0, idle0 = sample()
-        time.sleep(seconds)
-        total1, idle1 = sample()
-    except (OSError, ValueError, IndexError):
-        return None
-    total = total1 - total0
-    return 1 - (idle1 - idle0) / total if total > 0 else None
-
-
-def environment(sample_seconds: float) -> dict[str, Any]:
-    from ckpt.format import crc
-
-    return {
-        "python": platform.python_version(), "platform": platform.platform(),
-        "cpu": _cpu_model(), "cpus": os.cpu_count(), "numpy": np.__version__,
-        "ckpt": ckpt.__version__, "crc32c_accelerated": crc.ACCELERATED,
-        "other_cpu_load_start": _cpu_busy(sample_seconds),
-    }
-
-
 # --- main -------------------------------------------------------------------------------------
-
-
-def _report_load(when: str, busy: float | None) -> None:
-    if busy is None:
-        return
-    print(f"CPU used by other processes {when}: {busy:.0%}"
-          + (" -- the machine is busy, expect noisy numbers" if busy > 0.1 else ""))
-
-
-def _parse_skip(value: str) -> set[str]:
-    names = {_ALIASES.get(s.strip().lower(), s.strip().lower()) for s in value.split(",")}
-    names.discard("")
-    unknown = names - set(SKIPPABLE)
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"cannot skip {', '.join(sorted(unknown))}; choose from {', '.join(SKIPPABLE)}"
-        )
-    return names
 
 
 def run_workload(workload: Workload, directory: str, args: argparse.Namespace) -> WorkloadResult:
@@ -849,7 +774,7 @@ def run_workload(workload: Workload, directory: str, args: argparse.Namespace) -
 
     run_library(RawFile, workload, workdir, args.repeat, args.warmup, result, keep_raw)
     run_library(Ckpt, workload, workdir, args.repeat, args.warmup, result, probe_memory)
-    _unlink(raw_path)
+    unlink(raw_path)
     for key in PEERS:
         cls = LIBRARIES[key]
         if key in args.skip:
@@ -874,19 +799,8 @@ def build_parser() -> argparse.ArgumentParser:
         "and torch (warm page cache).",
     )
     parser.add_argument("--workload", choices=("large", "small", "all"), default="all")
-    parser.add_argument("--repeat", type=int, default=None,
-                        help="timed repetitions per operation; the best is reported "
-                        "(default 3, --quick 2)")
-    parser.add_argument("--warmup", type=int, default=None,
-                        help="untimed runs before the timed ones (default 1, --quick 0)")
-    parser.add_argument("--skip", type=_parse_skip, default=set(),
-                        help=f"comma-separated parts to leave out: {', '.join(SKIPPABLE)}")
-    parser.add_argument("--quick", action="store_true",
-                        help="scaled-down workloads (16 MiB / 1,000 tensors), for smoke tests")
-    parser.add_argument("--dir", default=tempfile.gettempdir(),
-                        help="where to create the scratch directory (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    add_run_arguments(parser, full_repeat=FULL_REPEAT, skippable=SKIPPABLE, aliases=_ALIASES,
+                      quick_help="scaled-down workloads (16 MiB / 1,000 tensors), for smoke tests")
     parser.add_argument("--memory-probe", nargs=2, metavar=("MODE", "LAYOUT"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--listing-probe", nargs=3, metavar=("PREFIX", "REPS", "TF"),
@@ -903,22 +817,14 @@ def main(argv: list[str] | None = None) -> int:
         prefix, reps, tf = args.listing_probe
         print(json.dumps(listing_probe(prefix, int(reps), tf == "tf")))
         return 0
-    args.repeat = args.repeat if args.repeat is not None else (2 if args.quick else 3)
-    args.warmup = args.warmup if args.warmup is not None else (0 if args.quick else 1)
-    if args.repeat < 1 or args.warmup < 0:
-        raise SystemExit("--repeat must be >= 1 and --warmup >= 0")
+    statistic = settle_repetitions(args, FULL_REPEAT)
     scale = QUICK_SCALE if args.quick else FULL_SCALE
-    statistic = (f"best of {args.repeat}" +
-                 (f" after {args.warmup} warm-up run{'s' if args.warmup > 1 else ''}"
-                  if args.warmup else ""))
     names = ("large", "small") if args.workload == "all" else (args.workload,)
     sample = 0.2 if args.quick else 1.0
-    meta = environment(sample) | {"statistic": statistic, "repeat": args.repeat,
-                            "warmup": args.warmup, "quick": args.quick,
+    meta = environment() | {"other_cpu_load_start": cpu_busy(sample), "statistic": statistic,
+                            "repeat": args.repeat, "warmup": args.warmup, "quick": args.quick,
                             "skip": sorted(args.skip), "gb": "1e9 bytes"}
-    print(f"ckpt {ckpt.__version__} | Python {meta['python']} | numpy {meta['numpy']} | "
-          f"{meta['cpu']} x{meta['cpus']} | crc32c accelerated: {meta['crc32c_accelerated']}")
-    _report_load("at start", meta["other_cpu_load_start"])
+    print_header(meta)
     os.makedirs(args.dir, exist_ok=True)
     directory = tempfile.mkdtemp(prefix="ckpt-bench-", dir=args.dir)
     results: list[WorkloadResult] = []
@@ -940,8 +846,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  note: {n}")
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-    meta["other_cpu_load_end"] = _cpu_busy(sample)
-    _report_load("at the end", meta["other_cpu_load_end"])
+    meta["other_cpu_load_end"] = cpu_busy(sample)
+    report_load("at the end", meta["other_cpu_load_end"])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(to_json(meta, results, listing), f, indent=2)

@@ -30,15 +30,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import importlib
 import importlib.util
 import json
 import os
-import platform
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -49,14 +46,26 @@ from typing import Any
 import numpy as np
 
 import ckpt
+from bench_common import (
+    GB,
+    KiB,
+    MiB,
+    Timing,
+    add_run_arguments,
+    cpu_busy,
+    environment,
+    print_header,
+    quiesce,
+    report_load,
+    settle_repetitions,
+    timing_json,
+    unlink,
+)
 from ckpt.checkpoint.status import CheckpointLoadStatus
-
-GB = 1e9
-MiB = 1 << 20
-KiB = 1 << 10
 
 SKIPPABLE = ("tf",)
 _ALIASES = {"tensorflow": "tf"}
+FULL_REPEAT = 5
 VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
@@ -183,21 +192,6 @@ def _check_equal(expected: Sequence[np.ndarray], got: Sequence[np.ndarray], what
 
 
 @dataclass
-class Timing:
-    """Wall-clock seconds of the timed repetitions (warm-up runs excluded)."""
-
-    seconds: list[float] = field(default_factory=list)
-
-    @property
-    def best(self) -> float:
-        return min(self.seconds)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.seconds)
-
-
-@dataclass
 class Case:
     """One timed operation: ``run`` is timed; ``before`` and ``after`` run untimed around it."""
 
@@ -205,12 +199,6 @@ class Case:
     run: Callable[[], object]
     before: Callable[[], None] | None = None
     after: Callable[[object], None] | None = None
-
-
-def _quiesce() -> None:
-    """Same starting state for every timed run: no garbage pending, no dirty pages to flush."""
-    gc.collect()
-    os.sync()
 
 
 def measure(cases: Sequence[Case], *, repeat: int, warmup: int) -> dict[str, Timing]:
@@ -222,7 +210,7 @@ def measure(cases: Sequence[Case], *, repeat: int, warmup: int) -> dict[str, Tim
         for case in cases:
             if case.before is not None:
                 case.before()
-            _quiesce()
+            quiesce()
             start = time.perf_counter()
             result = case.run()
             elapsed = time.perf_counter() - start
@@ -242,10 +230,7 @@ def _unlink_checkpoint(prefix: str) -> None:
     if not os.path.isdir(directory):
         return
     base = os.path.basename(prefix)
-    for name in os.listdir(directory):
-        if name.startswith(base + "."):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(directory, name))
+    unlink(*(os.path.join(directory, n) for n in os.listdir(directory) if n.startswith(base + ".")))
 
 
 @dataclass
@@ -492,15 +477,6 @@ def format_goals(results: list[ModelResult]) -> list[str]:
     return out
 
 
-def _timing_json(nbytes: int, t: Timing) -> dict[str, Any]:
-    return {
-        "seconds": t.seconds,
-        "best_s": t.best,
-        "median_s": t.median,
-        "best_gbps": nbytes / t.best / GB,
-    }
-
-
 def to_json(meta: dict[str, Any], results: list[ModelResult]) -> dict[str, Any]:
     models = {}
     for res in results:
@@ -513,8 +489,8 @@ def to_json(meta: dict[str, Any], results: list[ModelResult]) -> dict[str, Any]:
                 {
                     "method": r.label,
                     "note": r.note,
-                    "write": _timing_json(spec.nbytes, r.write),
-                    "read": _timing_json(spec.nbytes, r.read),
+                    "write": timing_json(spec.nbytes, r.write),
+                    "read": timing_json(spec.nbytes, r.read),
                 }
                 for r in res.rows
             ],
@@ -535,55 +511,7 @@ def to_json(meta: dict[str, Any], results: list[ModelResult]) -> dict[str, Any]:
     return {"meta": meta, "models": models}
 
 
-# --- environment ------------------------------------------------------------------------------
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "?"
-
-
-def _cpu_busy(seconds: float) -> float | None:
-    """Fraction of all CPUs busy over ``seconds`` while this process sleeps: other load."""
-
-    def sample() -> tuple[int, int]:
-        with open("/proc/stat") as f:
-            values = [int(v) for v in f.readline().split()[1:]]
-        return sum(values), values[3] + (values[4] if len(values) > 4 else 0)
-
-    try:
-        total0, idle0 = sample()
-        time.sleep(seconds)
-        total1, idle1 = sample()
-    except (OSError, ValueError, IndexError):
-        return None
-    total = total1 - total0
-    return 1 - (idle1 - idle0) / total if total > 0 else None
-
-
-def _report_load(when: str, busy: float | None) -> None:
-    if busy is not None:
-        print(
-            f"CPU used by other processes {when}: {busy:.0%}"
-            + (" -- the machine is busy, expect noisy numbers" if busy > 0.1 else "")
-        )
-
-
 # --- main -------------------------------------------------------------------------------------
-
-
-def _parse_skip(value: str) -> set[str]:
-    names = {_ALIASES.get(s.strip().lower(), s.strip().lower()) for s in value.split(",")}
-    names.discard("")
-    unknown = names - set(SKIPPABLE)
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"cannot skip {', '.join(sorted(unknown))}; choose from {', '.join(SKIPPABLE)}"
-        )
-    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -592,33 +520,13 @@ def build_parser() -> argparse.ArgumentParser:
         "tf.train.Checkpoint (warm page cache).",
     )
     parser.add_argument("--model", choices=("large", "small", "all"), default="all")
-    parser.add_argument(
-        "--repeat",
-        type=int,
-        default=None,
-        help="timed repetitions per operation; the best is reported (default 5, --quick 2)",
+    add_run_arguments(
+        parser,
+        full_repeat=FULL_REPEAT,
+        skippable=SKIPPABLE,
+        aliases=_ALIASES,
+        quick_help="scaled-down models (16 MiB in 16 variables; 1,000 variables)",
     )
-    parser.add_argument(
-        "--warmup",
-        type=int,
-        default=None,
-        help="untimed runs before the timed ones (default 1, --quick 0)",
-    )
-    parser.add_argument(
-        "--skip", type=_parse_skip, default=set(), help="comma-separated parts to leave out: tf"
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="scaled-down models (16 MiB in 16 variables; 1,000 variables)",
-    )
-    parser.add_argument(
-        "--dir",
-        default=tempfile.gettempdir(),
-        help="where to create the scratch directory (default: %(default)s)",
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     return parser
 
 
@@ -649,38 +557,19 @@ def run_tf_model(result: ModelResult, directory: str, args: argparse.Namespace) 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    args.repeat = args.repeat if args.repeat is not None else (2 if args.quick else 5)
-    args.warmup = args.warmup if args.warmup is not None else (0 if args.quick else 1)
-    if args.repeat < 1 or args.warmup < 0:
-        raise SystemExit("--repeat must be >= 1 and --warmup >= 0")
+    statistic = settle_repetitions(args, FULL_REPEAT)
     scale = QUICK_SCALE if args.quick else FULL_SCALE
-    statistic = f"best of {args.repeat}" + (
-        f" after {args.warmup} warm-up run{'s' if args.warmup > 1 else ''}" if args.warmup else ""
-    )
     sample = 0.2 if args.quick else 1.0
-    from ckpt.format import crc
-
-    meta: dict[str, Any] = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": _cpu_model(),
-        "cpus": os.cpu_count(),
-        "numpy": np.__version__,
-        "ckpt": ckpt.__version__,
-        "crc32c_accelerated": crc.ACCELERATED,
+    meta: dict[str, Any] = environment() | {
         "statistic": statistic,
         "repeat": args.repeat,
         "warmup": args.warmup,
         "quick": args.quick,
         "skip": sorted(args.skip),
         "gb": "1e9 bytes",
-        "other_cpu_load_start": _cpu_busy(sample),
+        "other_cpu_load_start": cpu_busy(sample),
     }
-    print(
-        f"ckpt {ckpt.__version__} | Python {meta['python']} | numpy {meta['numpy']} | "
-        f"{meta['cpu']} x{meta['cpus']} | crc32c accelerated: {meta['crc32c_accelerated']}"
-    )
-    _report_load("at start", meta["other_cpu_load_start"])
+    print_header(meta)
     names = ("large", "small") if args.model == "all" else (args.model,)
     os.makedirs(args.dir, exist_ok=True)
     directory = tempfile.mkdtemp(prefix="ckpt-bench-objects-", dir=args.dir)
@@ -702,8 +591,8 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print("goals:")
         print("\n".join(format_goals(results)))
-    meta["other_cpu_load_end"] = _cpu_busy(sample)
-    _report_load("at the end", meta["other_cpu_load_end"])
+    meta["other_cpu_load_end"] = cpu_busy(sample)
+    report_load("at the end", meta["other_cpu_load_end"])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(to_json(meta, results), f, indent=2)
