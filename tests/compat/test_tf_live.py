@@ -22,21 +22,16 @@ import pytest
 from fixture_spec import spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tf_support import import_tensorflow
 
 import ckpt
 from ckpt.errors import CheckpointNotFoundError
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-try:
-    import tensorflow as tf
-    from tensorflow.python.checkpoint import checkpoint_management as tf_management
-    from tensorflow.python.distribute.sharded_variable import ShardedVariable
-except Exception as exc:  # ImportError, or a broken install failing on import
-    if os.environ.get("CKPT_REQUIRE_TF"):
-        raise RuntimeError(
-            f"CKPT_REQUIRE_TF is set but TensorFlow failed to import: {exc}"
-        ) from exc
-    pytest.skip(f"TensorFlow is not available: {exc}", allow_module_level=True)
+tf, _TF_MISSING = import_tensorflow()
+if tf is None:
+    pytest.skip(_TF_MISSING, allow_module_level=True)
+from tensorflow.python.checkpoint import checkpoint_management as tf_management  # noqa: E402
+from tensorflow.python.distribute.sharded_variable import ShardedVariable  # noqa: E402
 
 pytestmark = pytest.mark.tf
 

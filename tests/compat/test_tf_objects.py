@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-import os
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -37,26 +36,17 @@ import pytest
 from fixture_spec import FIXTURES, spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tf_support import import_tensorflow
 
 import ckpt
 from ckpt.errors import CheckpointAssertionError, DtypeMismatchError, ShapeMismatchError
 from ckpt.format import protos
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-try:
+tf, TF_MISSING = import_tensorflow()
+if tf is not None:
     import keras
-    import tensorflow as tf
     from tensorflow.python.checkpoint.checkpoint import TrackableSaver
     from tensorflow.python.checkpoint.graph_view import ObjectGraphView
-except Exception as exc:  # ImportError, or a broken install failing on import
-    if os.environ.get("CKPT_REQUIRE_TF"):
-        raise RuntimeError(
-            f"CKPT_REQUIRE_TF is set but TensorFlow failed to import: {exc}"
-        ) from exc
-    tf = None
-    TF_MISSING = f"TensorFlow is not available: {exc}"
-else:
-    TF_MISSING = ""
 
 
 def live(test: Callable[..., Any]) -> Callable[..., Any]:
