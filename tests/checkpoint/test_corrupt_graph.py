@@ -279,3 +279,26 @@ def test_mutated_graph_bytes_raise_only_checkpoint_errors(tmp_path, data, lazy) 
             del raw[max(position, 1) :]
     prefix = write(tmp_path, bytes(raw), "mutated")
     exercise(prefix, lazy=lazy)
+
+
+def test_graph_naming_a_missing_tensor_restores_nothing(tmp_path) -> None:
+    source = ckpt.Module()
+    source.a = ckpt.Variable(np.float32(1))
+    source.b = ckpt.Variable(np.float32(2))
+    reader = ckpt.load_checkpoint(ckpt.Checkpoint(m=source).write(str(tmp_path / "good")))
+    graph = protos.TrackableObjectGraph.FromString(
+        reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH").item()
+    )
+    for node in graph.nodes:
+        for attribute in node.attributes:
+            if attribute.checkpoint_key.startswith("m/b/"):
+                attribute.checkpoint_key = "m/b/.ATTRIBUTES/elsewhere"
+    tensors = {k: reader.get_tensor(k) for k in reader if k != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+    tensors["_CHECKPOINTABLE_OBJECT_GRAPH"] = np.array(graph.SerializeToString(), dtype=object)
+    bad = ckpt.write_tensors(str(tmp_path / "bad"), tensors)
+    target = ckpt.Module()
+    target.a = ckpt.Variable(np.float32(0))
+    target.b = ckpt.Variable(np.float32(0))
+    with pytest.raises(ckpt.errors.TensorNotFoundError, match="elsewhere"):
+        ckpt.Checkpoint(m=target).read(bad)
+    assert target.a.numpy() == 0  # checked before anything was assigned

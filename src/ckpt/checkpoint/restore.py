@@ -202,6 +202,16 @@ class RestoreCoordinator:
         try:
             plans = self._walk(pairs)
             plans.extend(self._slot_plans())
+            missing = [
+                key for _, _, reads in plans for _, key, _, _ in reads if key not in self.reader
+            ]
+            if missing:
+                raise TensorNotFoundError(
+                    f"the object graph of {self.prefix} names tensors the checkpoint does not "
+                    f"hold: {missing[:5]}; nothing was restored. The checkpoint is damaged.",
+                    path=self.prefix,
+                    key=missing[0],
+                )
             mismatches = [m for plan in plans for m in self._check(plan)]
             if mismatches:
                 raise mismatch_error(mismatches, self.prefix)
