@@ -17,6 +17,8 @@ EXPECTED = {
     "CheckpointableSaver",
     "JsonState",
     "Module",
+    "ObjectNode",
+    "object_graph",
     "NumpyRNGState",
     "Optimizer",
     "PythonState",

@@ -5,6 +5,7 @@ The public API is re-exported here; everything else is an implementation detail.
 
 from ckpt import errors
 from ckpt.checkpoint.checkpoint import Checkpoint
+from ckpt.checkpoint.inspect import ObjectNode, object_graph
 from ckpt.checkpoint.saver import CheckpointableSaver, CheckpointOptions
 from ckpt.checkpoint.status import RestoreReport
 from ckpt.checkpoint_management import (
@@ -34,6 +35,7 @@ __all__ = [
     "JsonState",
     "Module",
     "NumpyRNGState",
+    "ObjectNode",
     "Optimizer",
     "PythonState",
     "RestoreReport",
@@ -47,6 +49,7 @@ __all__ = [
     "list_variables",
     "load_checkpoint",
     "load_variable",
+    "object_graph",
     "update_checkpoint_state",
     "write_tensors",
 ]

@@ -1,0 +1,166 @@
+"""``ckpt ls`` (keys, dtypes, shapes, sizes, shards; or the object graph) and ``ckpt latest``."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import re
+import sys
+from typing import Any
+
+import ckpt
+from ckpt import ObjectNode, object_graph
+from ckpt.cli.render import Styler, human_bytes, print_json, render_table, use_color
+
+__all__ = ["run_latest", "run_ls"]
+
+_DATA_FILE = re.compile(r"\.data-\d{5}-of-(\d{5})$")
+
+
+def _num_shards(prefix: str) -> int:
+    """The shard count the data file names declare (``.data-00000-of-NNNNN``)."""
+    for path in glob.iglob(glob.escape(prefix) + ".data-*"):
+        match = _DATA_FILE.search(path)
+        if match:
+            return int(match.group(1))
+    return 0
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def run_ls(args: argparse.Namespace) -> int:
+    with ckpt.load_checkpoint(args.path, verify=True) as reader:
+        if args.tree:
+            return _tree(reader, as_json=args.json)
+        infos = [reader.get_tensor_info(key) for key in reader]
+        totals = {
+            "tensors": len(infos),
+            "nbytes": sum(i.nbytes for i in infos),
+            "shards": _num_shards(reader.prefix),
+        }
+        if args.json:
+            tensors = [
+                {
+                    "name": i.name,
+                    "dtype": i.tf_dtype,
+                    "shape": list(i.shape),
+                    "nbytes": i.nbytes,
+                    "shard": i.shard,
+                    "slices": list(i.slices),
+                }
+                for i in infos
+            ]
+            print_json({"prefix": reader.prefix, "tensors": tensors, "totals": totals}, clean=False)
+            return 0
+        styler = Styler(use_color(sys.stdout))
+        rows = (
+            (
+                i.tf_dtype,
+                _shape(i.shape),
+                human_bytes(i.nbytes),
+                "-" if i.shard is None else str(i.shard),
+                i.name + (f"  (sliced: {' '.join(i.slices)})" if i.slices else ""),
+            )
+            for i in infos
+        )
+        lines = render_table(
+            ("dtype", "shape", "size", "shard", "name"),
+            rows,
+            right=(2, 3),
+            styles=("cyan", None, "green", "dim", None),
+            styler=styler,
+        )
+        lines.append(
+            styler(
+                f"{totals['tensors']} tensors, {human_bytes(totals['nbytes'])} "
+                f"({totals['nbytes']:,} bytes), {totals['shards']} shard(s)",
+                "bold",
+            )
+        )
+        sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def _tree(reader: ckpt.CheckpointReader, *, as_json: bool) -> int:
+    nodes = object_graph(reader)
+    if as_json:
+        print_json([_node_json(n) for n in nodes])
+        return 0
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    infos = {}
+    for node in nodes:
+        for _, _, key in node.attributes:
+            if reader.has_tensor(key):
+                infos[key] = reader.get_tensor_info(key)
+    color = use_color(sys.stdout)
+    # Piped, rich would crop lines to 80 columns: give it room for the longest key instead.
+    console = Console(
+        file=sys.stdout,
+        no_color=not color,
+        force_terminal=color,
+        width=None if color else 100_000,
+        highlight=False,
+    )
+
+    def label(name: str, node: ObjectNode) -> str:
+        return f"[bold]{escape(name)}[/bold] [dim]#{node.node_id}[/dim]"
+
+    def add(tree: Tree, node: ObjectNode, seen: set[int]) -> None:
+        for attr, _, key in node.attributes:
+            info = infos.get(key)
+            detail = f"{info.tf_dtype} {_shape(info.shape)}" if info else "missing"
+            tree.add(f"[green]{escape(attr)}[/green] [cyan]{detail}[/cyan] {escape(key)}")
+        for original, slot_name, slot in node.slot_variables:
+            tree.add(
+                f"[magenta]slot {escape(slot_name)}[/magenta] of #{original} -> "
+                f"{escape(nodes[slot].path)} #{slot}"
+            )
+        for name, child in node.children:
+            if child in seen:  # a shared object: show it once, refer to it afterwards
+                see = escape(nodes[child].path)
+                tree.add(f"{label(name, nodes[child])} [dim](see {see})[/dim]")
+                continue
+            seen.add(child)
+            add(tree.add(label(name, nodes[child])), nodes[child], seen)
+
+    root = Tree(f"[bold](root)[/bold] [dim]{escape(reader.prefix)}[/dim]")
+    seen = {0}
+    add(root, nodes[0], seen)
+    for node in nodes:  # slot variables and unreachable nodes, under their own path
+        if node.node_id not in seen:
+            seen.add(node.node_id)
+            add(root.add(label(node.path, node)), node, seen)
+    console.print(root)
+    return 0
+
+
+def _node_json(node: ObjectNode) -> dict[str, Any]:
+    return {
+        "node_id": node.node_id,
+        "path": node.path,
+        "children": [{"name": n, "node_id": i} for n, i in node.children],
+        "attributes": [
+            {"name": n, "full_name": f, "checkpoint_key": k} for n, f, k in node.attributes
+        ],
+        "slot_variables": [
+            {"original_node_id": o, "slot_name": s, "slot_node_id": n}
+            for o, s, n in node.slot_variables
+        ],
+    }
+
+
+def run_latest(args: argparse.Namespace) -> int:
+    if not os.path.isdir(args.dir):
+        raise ckpt.errors.CheckpointNotFoundError(f"{args.dir} is not a directory", path=args.dir)
+    latest = ckpt.latest_checkpoint(args.dir)
+    if latest is None:
+        sys.stderr.write(f"ckpt: error: no checkpoint in {args.dir}\n")
+        return 1
+    sys.stdout.write(latest + "\n")
+    return 0

@@ -1,0 +1,88 @@
+"""``ckpt verify``: check every tensor's CRC32C and its data file, reporting each bad tensor."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import ckpt
+from ckpt.cli.render import Styler, human_bytes, print_json, use_color
+from ckpt.errors import CheckpointError
+
+__all__ = ["run_verify"]
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar with bytes/s on stderr when it is a terminal; a no-op otherwise."""
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (
+        TextColumn("verifying"),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    console = Console(stderr=True, no_color=not use_color(sys.stderr))
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("verify", total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    errors: list[dict[str, Any]] = []
+    with ckpt.load_checkpoint(args.path) as reader:
+        infos = []
+        for key in reader:
+            try:
+                infos.append(reader.get_tensor_info(key))
+            except CheckpointError as exc:
+                errors.append({"name": key, "error": type(exc).__name__, "message": str(exc)})
+        total = sum(i.nbytes for i in infos)
+        with _progress(total) as advance:
+            for info in infos:
+                try:
+                    reader.verify(info.name)
+                except CheckpointError as exc:
+                    errors.append(
+                        {"name": info.name, "error": type(exc).__name__, "message": str(exc)}
+                    )
+                advance(info.nbytes)
+        result = {
+            "prefix": reader.prefix,
+            "ok": not errors,
+            "tensors": len(reader.keys()),
+            "nbytes": total,
+            "errors": errors,
+        }
+    if args.json:
+        print_json(result)
+    else:
+        styler = Styler(use_color(sys.stdout))
+        lines = [
+            f"{styler('BAD', 'bold red')}  {e['name']}: {e['error']}: {e['message']}"
+            for e in errors
+        ]
+        if errors:
+            summary = f"{len(errors)} of {result['tensors']} tensors are corrupt or missing"
+            lines.append(styler(summary, "bold red"))
+        else:
+            summary = f"OK  {result['tensors']} tensors, {human_bytes(total)} verified"
+            lines.append(styler(summary, "bold green"))
+        sys.stdout.write("\n".join(lines) + "\n")
+    return 0 if result["ok"] else 1
