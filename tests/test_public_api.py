@@ -30,6 +30,7 @@ EXPECTED = {
     "CheckpointWriter",
     "__version__",
     "checkpoint_exists",
+    "convert_checkpoint",
     "errors",
     "get_checkpoint_state",
     "latest_checkpoint",

@@ -15,6 +15,7 @@ from ckpt.checkpoint_management import (
     latest_checkpoint,
     update_checkpoint_state,
 )
+from ckpt.convert.api import convert_checkpoint
 from ckpt.reader import CheckpointReader, list_variables, load_checkpoint, load_variable
 from ckpt.trackable.base import Trackable
 from ckpt.trackable.module import Module
@@ -43,6 +44,7 @@ __all__ = [
     "Variable",
     "__version__",
     "checkpoint_exists",
+    "convert_checkpoint",
     "errors",
     "get_checkpoint_state",
     "latest_checkpoint",

@@ -175,12 +175,14 @@ class CheckpointReader:
             else result
         )
 
-    def get_view(self, name: str) -> np.ndarray:
-        """A zero-copy, read-only array over the memory-mapped data, **not verified**.
+    def get_view(self, name: str, *, verify: bool = False) -> np.ndarray:
+        """A zero-copy, read-only array over the memory-mapped data.
 
-        For numeric tensors stored whole; the view stays valid after :meth:`close`.
+        For numeric tensors stored whole; the view stays valid after :meth:`close`. It is
+        **not verified** unless ``verify=True``, which checks the CRC32C first (reading every
+        byte once) and raises :class:`~ckpt.errors.ChecksumMismatchError` on damage.
         """
-        return self._bundle.view(name)
+        return self._bundle.view(name, verify=verify)
 
     def verify(self, name: str | None = None) -> None:
         """Check the CRC32C of one tensor, or of every tensor if ``name`` is ``None``.

@@ -13,7 +13,7 @@ import pytest
 
 import ckpt
 
-COMMANDS = ("ls", "show", "diff", "verify", "latest")
+COMMANDS = ("ls", "show", "diff", "verify", "latest", "convert")
 
 
 # --- help and usage ---------------------------------------------------------------------------

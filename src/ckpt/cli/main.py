@@ -97,6 +97,41 @@ def build_parser() -> argparse.ArgumentParser:
         "newest prefix found). Exits 1 if there is none.",
     )
     latest.add_argument("dir", metavar="DIR")
+
+    from ckpt.cli.convert import parse_mapping
+
+    formats = ("tf", "safetensors", "npz", "torch")
+    convert = command(
+        "convert",
+        "convert between TF, safetensors, PyTorch and .npz",
+        "Convert a checkpoint, tensor by tensor, between TF checkpoints (a prefix or "
+        "directory), safetensors (a .safetensors file, or sharded with a "
+        ".safetensors.index.json), PyTorch state-dict files (.pt/.pth/.bin, read only with "
+        "torch.load(weights_only=True)) and .npz. Formats follow from the paths unless given. "
+        "Prints the path written.",
+    )
+    convert.add_argument("src", metavar="SRC")
+    convert.add_argument("dst", metavar="DST")
+    convert.add_argument("--from", dest="src_format", choices=formats, help="format of SRC")
+    convert.add_argument("--to", dest="dst_format", choices=formats, help="format of DST")
+    convert.add_argument(
+        "--map",
+        type=parse_mapping,
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="rename keys starting with OLD to start with NEW (repeatable; first match wins)",
+    )
+    convert.add_argument(
+        "--dtype", help="cast floating-point tensors to this dtype (float16, bfloat16, float32...)"
+    )
+    convert.add_argument(
+        "--max-shard-size",
+        type=int,
+        default=4 << 30,
+        metavar="BYTES",
+        help="largest safetensors shard written (default 4 GiB)",
+    )
     return parser
 
 
@@ -118,6 +153,10 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
         from ckpt.cli.diff import run_diff
 
         return run_diff
+    if command == "convert":
+        from ckpt.cli.convert import run_convert
+
+        return run_convert
     from ckpt.cli.verify import run_verify
 
     return run_verify

@@ -7,11 +7,12 @@ of its styles), for trees and for progress bars.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "human_bytes",
     "json_value",
     "print_json",
+    "progress_bar",
     "render_table",
     "use_color",
 ]
@@ -119,3 +121,35 @@ def print_json(obj: Any, *, clean: bool = True) -> None:
     """
     text = json.dumps(json_value(obj) if clean else obj, indent=2, allow_nan=False)
     sys.stdout.write(text + "\n")
+
+
+@contextlib.contextmanager
+def progress_bar(total: int | None, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar with bytes/s on stderr when it is a terminal; a no-op otherwise.
+
+    Yields a function to call with each increment of bytes; ``total=None`` is open-ended.
+    """
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (
+        TextColumn(label),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    console = Console(stderr=True, no_color=not use_color(sys.stderr))
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)

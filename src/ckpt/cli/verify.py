@@ -3,45 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import ckpt
-from ckpt.cli.render import Styler, human_bytes, print_json, use_color
+from ckpt.cli.render import Styler, human_bytes, print_json, progress_bar, use_color
 from ckpt.errors import CheckpointError
 
 __all__ = ["run_verify"]
-
-
-@contextlib.contextmanager
-def _progress(total: int) -> Iterator[Callable[[int], None]]:
-    """A progress bar with bytes/s on stderr when it is a terminal; a no-op otherwise."""
-    if not sys.stderr.isatty():
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    columns = (
-        TextColumn("verifying"),
-        BarColumn(),
-        DownloadColumn(binary_units=True),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    console = Console(stderr=True, no_color=not use_color(sys.stderr))
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("verify", total=total)
-        yield lambda n: progress.advance(task, n)
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -54,7 +23,7 @@ def run_verify(args: argparse.Namespace) -> int:
             except CheckpointError as exc:
                 errors.append({"name": key, "error": type(exc).__name__, "message": str(exc)})
         total = sum(i.nbytes for i in infos)
-        with _progress(total) as advance:
+        with progress_bar(total, "verifying") as advance:
             for info in infos:
                 try:
                     reader.verify(info.name)

@@ -639,8 +639,11 @@ class BundleReader:
             _swap_to_native(out)
         return out
 
-    def view(self, key: str) -> np.ndarray:
-        """A zero-copy, read-only, **unverified** array over the memory-mapped data."""
+    def view(self, key: str, *, verify: bool = False) -> np.ndarray:
+        """A zero-copy, read-only array over the memory-mapped data.
+
+        With ``verify``, the CRC32C is checked first; the pages stay mapped for the caller.
+        """
         entry = self.entry(key)
         self._require_readable(entry)
         if entry.is_sliced or entry.dtype.is_string or self.big_endian:
@@ -651,7 +654,13 @@ class BundleReader:
                 key=key,
             )
         assert entry.dtype.numpy is not None
-        return self._raw_bytes(entry).view(entry.dtype.numpy).reshape(entry.shape)
+        raw = self._raw_bytes(entry)
+        if verify and key not in self._verified:
+            computed = mask(crc32c(raw))
+            if computed != entry.crc32c:
+                raise self._checksum_error(entry, computed)
+            self._verified.add(key)
+        return raw.view(entry.dtype.numpy).reshape(entry.shape)
 
     def verify_tensor(self, key: str) -> None:
         """Check one tensor's CRC32C (every stored slice of a sliced one) without copying it."""
