@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ckpt.checkpoint import keys
-from ckpt.errors import CorruptCheckpointError, UnsupportedCheckpointError
-from ckpt.format import protos
+from ckpt.checkpoint.restore import CheckpointGraph, read_graph_proto
+from ckpt.errors import UnsupportedCheckpointError
 from ckpt.reader import CheckpointReader
 
 __all__ = ["ObjectNode", "object_graph"]
@@ -51,21 +51,7 @@ def _read_proto(reader: CheckpointReader) -> Any:
             "keys instead",
             path=reader.prefix,
         )
-    raw = reader.get_tensor(keys.OBJECT_GRAPH_PROTO_KEY)
-    if raw.shape != () or not isinstance(raw.item(), bytes):
-        raise CorruptCheckpointError(
-            f"{reader.prefix}: {keys.OBJECT_GRAPH_PROTO_KEY} is not a scalar string",
-            path=reader.prefix,
-            key=keys.OBJECT_GRAPH_PROTO_KEY,
-        )
-    try:
-        return protos.TrackableObjectGraph.FromString(raw.item())
-    except Exception as exc:  # protobuf's DecodeError, or anything a hostile payload causes
-        raise CorruptCheckpointError(
-            f"{reader.prefix}: the object graph is not a valid TrackableObjectGraph: {exc}",
-            path=reader.prefix,
-            key=keys.OBJECT_GRAPH_PROTO_KEY,
-        ) from None
+    return read_graph_proto(reader)
 
 
 def _node_paths(nodes: list[ObjectNode]) -> list[str | None]:
@@ -99,26 +85,12 @@ def object_graph(path_or_reader: str | os.PathLike[str] | CheckpointReader) -> l
         with CheckpointReader(path_or_reader) as reader:
             proto = _read_proto(reader)
             prefix = reader.prefix
-    count = len(proto.nodes)
+    graph = CheckpointGraph.from_proto(proto, prefix)  # validates every node id
     nodes = []
     for n, node in enumerate(proto.nodes):
-        children = [(ref.local_name, ref.node_id) for ref in node.children]
-        slots = [
-            (s.original_variable_node_id, s.slot_name, s.slot_variable_node_id)
-            for s in node.slot_variables
-        ]
-        bad = [i for _, i in children if not 0 <= i < count] + [
-            i for v, _, s in slots for i in (v, s) if not 0 <= i < count
-        ]
-        if bad:
-            raise CorruptCheckpointError(
-                f"{prefix}: object graph node {n} refers to node(s) {bad}, but the graph has "
-                f"{count} nodes",
-                path=prefix,
-                key=keys.OBJECT_GRAPH_PROTO_KEY,
-            )
+        children = [(name, child) for child, name in graph.children[n]]
         attributes = [(a.name, a.full_name, a.checkpoint_key) for a in node.attributes]
-        nodes.append(ObjectNode(n, "", children, attributes, slots))
+        nodes.append(ObjectNode(n, "", children, attributes, graph.slot_refs.get(n, [])))
     paths = _node_paths(nodes)
     # Slot variables are reached through their optimizer, not through a dependency edge.
     for optimizer in nodes:

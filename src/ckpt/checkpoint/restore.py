@@ -18,12 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ckpt.checkpoint import keys
 from ckpt.errors import (
     CorruptCheckpointError,
     DtypeMismatchError,
     ShapeMismatchError,
     TensorNotFoundError,
 )
+from ckpt.format import protos
 from ckpt.reader import CheckpointReader
 from ckpt.trackable.base import Trackable, children_of, lookup_dependency, tensors_of
 
@@ -34,6 +36,7 @@ __all__ = [
     "RestoreCoordinator",
     "mismatch_error",
     "python_objects_with_values",
+    "read_graph_proto",
 ]
 
 _restore_uids = itertools.count(1)
@@ -99,6 +102,29 @@ class CheckpointGraph:
             if slots:
                 slot_refs[n] = slots
         return cls(proto, children, attributes, slot_refs)
+
+
+def read_graph_proto(reader: CheckpointReader) -> Any:
+    """Parse ``_CHECKPOINTABLE_OBJECT_GRAPH``; a damaged one is a CorruptCheckpointError."""
+    key = keys.OBJECT_GRAPH_PROTO_KEY
+    raw = reader.get_tensor(key)
+    if raw.shape != () or not isinstance(raw.item(), bytes):
+        raise CorruptCheckpointError(
+            f"{reader.prefix}: {key} is not a scalar string", path=reader.prefix, key=key
+        )
+    try:
+        graph = protos.TrackableObjectGraph.FromString(raw.item())
+    except Exception as exc:  # protobuf's DecodeError, or anything a hostile payload causes
+        raise CorruptCheckpointError(
+            f"{reader.prefix}: the object graph is not a valid TrackableObjectGraph: {exc}",
+            path=reader.prefix,
+            key=key,
+        ) from None
+    if not graph.nodes:
+        raise CorruptCheckpointError(
+            f"{reader.prefix}: the object graph is empty", path=reader.prefix, key=key
+        )
+    return graph
 
 
 # (attribute name, checkpoint key, target array or None, index entry or None)

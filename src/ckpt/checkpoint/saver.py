@@ -22,6 +22,7 @@ from ckpt.checkpoint.restore import (
     Mismatch,
     RestoreCoordinator,
     mismatch_error,
+    read_graph_proto,
     tensors_of_cheap,
 )
 from ckpt.checkpoint.status import (
@@ -30,8 +31,7 @@ from ckpt.checkpoint.status import (
     NameBasedSaverStatus,
     RestoreReport,
 )
-from ckpt.errors import CheckpointNotFoundError, CorruptCheckpointError
-from ckpt.format import protos
+from ckpt.errors import CheckpointNotFoundError
 from ckpt.reader import CheckpointReader
 from ckpt.trackable.base import children_of, tensors_of
 from ckpt.trackable.module import Module
@@ -149,24 +149,7 @@ class CheckpointableSaver:
 
 
 def _parse_graph(reader: CheckpointReader) -> CheckpointGraph:
-    raw = reader.get_tensor(keys.OBJECT_GRAPH_PROTO_KEY)
-    if raw.shape != () or not isinstance(raw.item(), bytes):
-        raise CorruptCheckpointError(
-            f"{reader.prefix}: {keys.OBJECT_GRAPH_PROTO_KEY} is not a scalar string",
-            path=reader.prefix,
-        )
-    try:
-        graph = protos.TrackableObjectGraph.FromString(raw.item())
-    except Exception as exc:
-        raise CorruptCheckpointError(
-            f"{reader.prefix}: the object graph is not a valid TrackableObjectGraph: {exc}",
-            path=reader.prefix,
-        ) from None
-    if not graph.nodes:
-        raise CorruptCheckpointError(
-            f"{reader.prefix}: the object graph is empty", path=reader.prefix
-        )
-    return CheckpointGraph.from_proto(graph, reader.prefix)
+    return CheckpointGraph.from_proto(read_graph_proto(reader), reader.prefix)
 
 
 def _candidate_names(root: Any) -> list[tuple[str, Any, list[str]]]:
