@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from google.protobuf import text_format
 
 from ckpt.errors import CorruptCheckpointError, InvalidTensorError
-from ckpt.format import naming
+from ckpt.format import naming, storage
 from ckpt.format import state as state_format
 from ckpt.format.state import CheckpointState
 
@@ -32,7 +32,7 @@ _MAX_STATE_FILE_BYTES = 64 << 20  # a state file lists paths; anything larger is
 
 
 def _state_path(directory: str, latest_filename: str | None) -> str:
-    return os.path.join(directory, latest_filename or _DEFAULT_STATE_FILE)
+    return storage.join(directory, latest_filename or _DEFAULT_STATE_FILE)
 
 
 def get_checkpoint_state(
@@ -46,11 +46,10 @@ def get_checkpoint_state(
         CorruptCheckpointError: the file exists but is not a valid ``CheckpointState`` (TF logs
             a warning and returns ``None`` here; ckpt says so instead of hiding the damage).
     """
-    directory = os.fspath(checkpoint_dir)
+    directory = storage.normalize(checkpoint_dir)
     path = _state_path(directory, latest_filename)
     try:
-        with open(path, "rb") as f:
-            raw = f.read(_MAX_STATE_FILE_BYTES + 1)
+        raw = storage.read_bytes(path, _MAX_STATE_FILE_BYTES + 1)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
     if len(raw) > _MAX_STATE_FILE_BYTES:
@@ -67,7 +66,9 @@ def get_checkpoint_state(
         raise CorruptCheckpointError(f"Invalid checkpoint state loaded from {directory}", path=path)
 
     def resolve(p: str) -> str:
-        return p if os.path.isabs(p) else os.path.join(directory, p)
+        if storage.is_url(p) or os.path.isabs(p):
+            return p
+        return storage.join(directory, p)
 
     parsed.model_checkpoint_path = resolve(parsed.model_checkpoint_path)
     parsed.all_model_checkpoint_paths = [resolve(p) for p in parsed.all_model_checkpoint_paths]
@@ -90,7 +91,8 @@ def update_checkpoint_state(
     the last element. Paths inside ``save_dir`` are stored relative to it unless
     ``save_relative_paths`` is false.
     """
-    directory = os.fspath(save_dir)
+    directory = storage.normalize(save_dir)
+    model_checkpoint_path = storage.normalize(model_checkpoint_path)
     paths = list(all_model_checkpoint_paths or [])
     if not paths or paths[-1] != model_checkpoint_path:
         paths.append(model_checkpoint_path)
@@ -100,7 +102,13 @@ def update_checkpoint_state(
             f"{len(timestamps)} timestamps given for {len(paths)} checkpoint paths"
         )
     path = _state_path(directory, latest_filename)
-    if os.path.abspath(path) == os.path.abspath(model_checkpoint_path):
+    remote = storage.is_url(directory)
+    same = (
+        path == model_checkpoint_path
+        if remote
+        else os.path.abspath(path) == os.path.abspath(model_checkpoint_path)
+    )
+    if same:
         raise InvalidTensorError(
             f"the checkpoint state file {path} would overwrite the checkpoint itself; "
             "use a different checkpoint prefix or latest_filename"
@@ -109,6 +117,10 @@ def update_checkpoint_state(
     base = directory or "."
 
     def relative(p: str) -> str:
+        if remote:
+            # URLs inside the directory are stored relative to it, others as they are.
+            inside = base.rstrip("/") + "/"
+            return p[len(inside) :] if p.startswith(inside) else p
         # TF's generate_checkpoint_state_proto: with a relative save_dir, relative paths are
         # rewritten relative to it; update_checkpoint_state_internal then relativises absolute
         # paths when save_relative_paths is set.
@@ -126,6 +138,9 @@ def update_checkpoint_state(
             last_preserved_timestamp=last_preserved_timestamp or 0.0,
         )
     )
+    if remote:
+        storage.write_bytes(path, text.encode("utf-8"))  # one request: whole or not at all
+        return path
     if directory:
         os.makedirs(directory, exist_ok=True)
     temp = f"{path}{naming.TEMP_MARKER}{secrets.randbits(63)}"
@@ -142,7 +157,7 @@ def update_checkpoint_state(
 
 def checkpoint_exists(prefix: str | os.PathLike[str]) -> bool:
     """Whether a V2 checkpoint (``prefix.index``) or a legacy V1 one exists at ``prefix``."""
-    prefix = os.fspath(prefix)
+    prefix = storage.normalize(prefix)
     return naming.is_v2(prefix) or bool(naming.v1_files(prefix))
 
 

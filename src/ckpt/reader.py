@@ -19,7 +19,7 @@ from ckpt.errors import (
     InvalidTensorError,
     UnsupportedCheckpointError,
 )
-from ckpt.format import naming
+from ckpt.format import naming, storage
 from ckpt.format.bundle_reader import BundleReader
 from ckpt.format.table import MAGIC
 
@@ -48,6 +48,13 @@ Index = Sequence[slice | int] | slice | int
 
 
 def _looks_like_table(path: str) -> bool:
+    if storage.is_url(path):
+        try:
+            length = storage.size(path)
+            tail = storage.read_range(path, length - 8, length) if length >= 48 else b""
+        except OSError:
+            return False
+        return len(tail) == 8 and int.from_bytes(tail, "little") == MAGIC
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
@@ -59,10 +66,19 @@ def _looks_like_table(path: str) -> bool:
         return False
 
 
+def _is_dir(path: str) -> bool:
+    """A local directory, or a URL with a ``checkpoint`` state file under it or listed as one."""
+    if not storage.is_url(path):
+        return os.path.isdir(path)
+    if storage.isfile(storage.join(path, "checkpoint")):
+        return True
+    return not naming.is_v2(path) and storage.isdir(path)
+
+
 def resolve_prefix(path_or_dir: str | os.PathLike[str]) -> str:
     """Turn a directory (its latest checkpoint), a prefix, or a ``.index`` path into a prefix."""
-    path = os.fspath(path_or_dir)
-    if os.path.isdir(path):
+    path = storage.normalize(path_or_dir)
+    if _is_dir(path):
         latest = latest_checkpoint(path)
         if latest is None:
             raise CheckpointNotFoundError(
@@ -70,7 +86,7 @@ def resolve_prefix(path_or_dir: str | os.PathLike[str]) -> str:
                 path=path,
             )
         path = latest
-    if not naming.is_v2(path) and path.endswith(naming.INDEX_SUFFIX) and os.path.isfile(path):
+    if not naming.is_v2(path) and path.endswith(naming.INDEX_SUFFIX) and storage.isfile(path):
         path = path[: -len(naming.INDEX_SUFFIX)]
     if naming.is_v2(path):
         return path

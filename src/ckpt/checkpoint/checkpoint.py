@@ -16,6 +16,7 @@ import numpy as np
 from ckpt.checkpoint.saver import CheckpointableSaver, CheckpointOptions, Status
 from ckpt.checkpoint_management import update_checkpoint_state
 from ckpt.errors import InvalidTensorError
+from ckpt.format import storage
 from ckpt.trackable.base import Trackable, children_of, is_trackable, tensors_of
 from ckpt.trackable.containers import wrap
 from ckpt.trackable.module import AutoTrackable
@@ -137,9 +138,9 @@ class Checkpoint(AutoTrackable):
         """
         counter = self.save_counter
         counter.assign(counter.numpy() + 1)
-        prefix = f"{os.fspath(file_prefix)}-{int(counter.numpy())}"
+        prefix = f"{storage.normalize(file_prefix)}-{int(counter.numpy())}"
         path = self._ckpt_saver.save(prefix, options=options)
-        directory = os.path.dirname(path) or "."
+        directory = storage.dirname(path) or "."
         update_checkpoint_state(directory, path, [path])
         return path
 

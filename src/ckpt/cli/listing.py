@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import os
 import re
 import sys
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import ckpt
 from ckpt import ObjectNode, object_graph
 from ckpt.cli.render import Styler, human_bytes, print_json, render_table, use_color
+from ckpt.format import storage
 
 __all__ = ["run_latest", "run_ls"]
 
@@ -20,7 +20,7 @@ _DATA_FILE = re.compile(r"\.data-\d{5}-of-(\d{5})$")
 
 def _num_shards(prefix: str) -> int:
     """The shard count the data file names declare (``.data-00000-of-NNNNN``)."""
-    for path in glob.iglob(glob.escape(prefix) + ".data-*"):
+    for path in storage.glob(glob.escape(prefix) + ".data-*"):
         match = _DATA_FILE.search(path)
         if match:
             return int(match.group(1))
@@ -156,7 +156,7 @@ def _node_json(node: ObjectNode) -> dict[str, Any]:
 
 
 def run_latest(args: argparse.Namespace) -> int:
-    if not os.path.isdir(args.dir):
+    if not storage.isdir(args.dir) and not storage.is_url(args.dir):
         raise ckpt.errors.CheckpointNotFoundError(f"{args.dir} is not a directory", path=args.dir)
     latest = ckpt.latest_checkpoint(args.dir)
     if latest is None:

@@ -29,7 +29,7 @@ from ckpt.errors import (
     TensorNotFoundError,
     UnsupportedCheckpointError,
 )
-from ckpt.format import naming, protos, strings
+from ckpt.format import naming, protos, storage, strings
 from ckpt.format.crc import crc32c, crc32c_of_array, mask, unmask
 from ckpt.format.dtypes import DType, from_enum
 from ckpt.format.slices import FULL, TensorSlice, decode_slice_key, encode_slice_key
@@ -262,12 +262,17 @@ class BundleReader:
     """
 
     def __init__(self, prefix: str, *, verify: bool = True) -> None:
-        self.prefix = os.fspath(prefix)
+        self.prefix = storage.normalize(prefix)
         self.verify = verify
+        # Remote (fsspec URL) bundles: one read of the index, then a ranged read per entry.
+        self._remote = storage.is_url(self.prefix)
         index_path = naming.index_filename(self.prefix)
         try:
-            with open(index_path, "rb") as f:
-                raw = f.read()
+            if self._remote:
+                raw = storage.read_bytes(index_path)
+            else:
+                with open(index_path, "rb") as f:
+                    raw = f.read()
         except FileNotFoundError:
             raise CheckpointNotFoundError(
                 f"no checkpoint at {self.prefix!r}: {index_path} does not exist", path=self.prefix
@@ -392,6 +397,16 @@ class BundleReader:
             if found is not None:
                 return found
             path = naming.data_filename(self.prefix, shard_id, self.num_shards)
+            if self._remote:
+                # No local copy: the shard's size only; entries are fetched by ranged reads.
+                try:
+                    remote_length = storage.size(path)
+                except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                    raise CheckpointNotFoundError(
+                        f"data file {path} of checkpoint {self.prefix} is missing", path=path
+                    ) from None
+                self._shards[shard_id] = (None, remote_length)
+                return None, remote_length
             try:
                 with open(path, "rb") as f:
                     length = os.fstat(f.fileno()).st_size
@@ -419,7 +434,42 @@ class BundleReader:
             empty = np.empty(0, np.uint8)
             empty.flags.writeable = False  # like the memory-mapped views: read-only
             return empty
+        if self._remote:
+            return self._fetch(entry, length)
         return np.frombuffer(buf, np.uint8, entry.size, entry.offset)
+
+    def _fetch(self, entry: BundleEntry, length: int) -> np.ndarray:
+        """A remote entry's bytes, by one ranged read, as a read-only uint8 array."""
+        path = naming.data_filename(self.prefix, entry.shard_id, self.num_shards)
+        try:
+            data = storage.read_range(path, entry.offset, entry.offset + entry.size)
+        except FileNotFoundError:
+            raise CheckpointNotFoundError(
+                f"data file {path} of checkpoint {self.prefix} is missing", path=path
+            ) from None
+        if len(data) != entry.size:
+            name, what = self._describe(entry)
+            raise CorruptCheckpointError(
+                f"{path} is truncated: tensor {what} needs bytes "
+                f"[{entry.offset}, {entry.offset + entry.size}) but only {len(data)} of them "
+                f"could be read (the file has {length})",
+                path=path,
+                key=name,
+            )
+        return np.frombuffer(data, np.uint8)  # read-only: it views immutable bytes
+
+    def _check_extent(self, entry: BundleEntry) -> None:
+        """Raise if an unsliced entry's bytes lie outside its data file (reads nothing)."""
+        _, length = self._shards.get(entry.shard_id) or self._shard(entry.shard_id)
+        if entry.offset + entry.size > length:
+            path = naming.data_filename(self.prefix, entry.shard_id, self.num_shards)
+            name, what = self._describe(entry)
+            raise CorruptCheckpointError(
+                f"{path} is truncated: tensor {what} needs bytes "
+                f"[{entry.offset}, {entry.offset + entry.size}) but the file has {length}",
+                path=path,
+                key=name,
+            )
 
     def _describe(self, entry: BundleEntry) -> tuple[str, str]:
         """``(tensor name, description)`` of an entry; slice entries name their tensor."""
@@ -529,7 +579,7 @@ class BundleReader:
         entry = self._entries.get(key) or self.entry(key)
         # The common case, kept short: a whole, little-endian, numeric tensor of at most one
         # chunk, read into a fresh array or a matching contiguous one.
-        if entry.simple and not self.big_endian:
+        if entry.simple and not self.big_endian and not self._remote:
             dtype = entry.dtype.numpy
             if out is not None and not (
                 type(out) is np.ndarray
@@ -694,7 +744,11 @@ class BundleReader:
                     key=entry.key,
                 )
             if _volume(_intersect(piece_bounds, bounds)) > 0:
-                self._raw_bytes(piece)  # its bytes exist: coverage checks stay within the files
+                # Its bytes exist: coverage checks stay within the files.
+                if self._remote:
+                    self._check_extent(piece)
+                else:
+                    self._raw_bytes(piece)
                 pieces.append((piece_bounds, piece))
         if _volume(bounds) and not _covers([b for b, _ in pieces], bounds):
             raise CorruptCheckpointError(

@@ -4,6 +4,10 @@ Tensors go to data shards under temporary names as they are added (so memory sta
 one tensor); :meth:`BundleWriter.finish` builds the index with TF's exact table layout, then
 renames the data files and, last, the index into place. Until that final rename no reader can
 see the checkpoint; an aborted or failed write removes its temporary files.
+
+On fsspec URLs (object stores have no atomic rename) an existing ``prefix.index`` is deleted
+first, data files are streamed to their final names and the index is written last, in one
+request: readers still never see a partial checkpoint, and a failed write deletes its files.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import IO, Any
 import numpy as np
 
 from ckpt.errors import InvalidTensorError
-from ckpt.format import naming, protos, strings
+from ckpt.format import naming, protos, storage, strings
 from ckpt.format.bundle_reader import encode_key
 from ckpt.format.crc import crc32c, mask
 from ckpt.format.dtypes import DType, from_numpy
@@ -131,10 +135,11 @@ class BundleWriter:
     def __init__(self, prefix: str, *, num_shards: int = 1, sync: bool = False) -> None:
         if num_shards < 1:
             raise InvalidTensorError(f"num_shards must be >= 1, got {num_shards}")
-        self.prefix = os.fspath(prefix)
+        self.prefix = storage.normalize(prefix)
         self.num_shards = num_shards
         self.sync = sync
-        directory = os.path.dirname(self.prefix)
+        self._remote = storage.is_url(self.prefix)
+        directory = "" if self._remote else os.path.dirname(self.prefix)
         if directory:
             os.makedirs(directory, exist_ok=True)
         self._tag = f"{naming.TEMP_MARKER}{secrets.randbits(63)}"
@@ -144,6 +149,16 @@ class BundleWriter:
         self._offsets = [0] * num_shards
         self._crc_pool: ThreadPoolExecutor | None = None
         self._done = False
+        if self._remote:
+            try:
+                # The index goes first so no reader pairs an older index with our data.
+                storage.delete(naming.index_filename(self.prefix))
+                for shard in range(num_shards):
+                    self._files.append(storage.open_write(self._data_path(shard)))
+            except BaseException:
+                self.abort()
+                raise
+            return
         try:
             for shard in range(num_shards):
                 path = self._temp(self._data_path(shard))
@@ -308,6 +323,8 @@ class BundleWriter:
     def finish(self) -> str:
         """Commit: rename the flushed data files, then write and rename the index; return prefix."""
         self._check_open()
+        if self._remote:
+            return self._finish_remote()
         try:
             index_bytes = build_table(self._index_entries())
             for f in self._files:
@@ -337,6 +354,26 @@ class BundleWriter:
         self._stop_pool()
         return self.prefix
 
+    def _finish_remote(self) -> str:
+        """Close (upload) the data files, then write the index in one request."""
+        try:
+            index_bytes = build_table(self._index_entries())
+            files, self._files = self._files, []
+            for i, f in enumerate(files):
+                try:
+                    f.close()
+                except BaseException:
+                    for rest in files[i + 1 :]:
+                        storage.discard(rest)
+                    raise
+            storage.write_bytes(naming.index_filename(self.prefix), index_bytes)
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        self._stop_pool()
+        return self.prefix
+
     def _stop_pool(self) -> None:
         if self._crc_pool is not None:
             self._crc_pool.shutdown(wait=True)
@@ -346,6 +383,15 @@ class BundleWriter:
         """Discard everything written so far; the prefix is left as it was."""
         self._done = True
         self._stop_pool()
+        if self._remote:
+            for f in self._files:
+                storage.discard(f)
+            self._files = []
+            # Written under their final names: the index first, so nothing half-done is visible.
+            storage.delete(naming.index_filename(self.prefix))
+            for shard in range(self.num_shards):
+                storage.delete(self._data_path(shard))
+            return
         for f in self._files:
             with contextlib.suppress(OSError):
                 f.close()

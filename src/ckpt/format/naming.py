@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import glob
-import os
+
+from ckpt.format import storage
 
 INDEX_SUFFIX = ".index"
 TEMP_MARKER = ".tempstate"  # TF's own marker for files still being written
@@ -19,11 +20,11 @@ def data_filename(prefix: str, shard: int, num_shards: int) -> str:
 
 def is_v2(prefix: str) -> bool:
     """Whether ``prefix`` names a V2 checkpoint (its ``.index`` exists)."""
-    return os.path.isfile(index_filename(prefix))
+    return storage.isfile(index_filename(prefix))
 
 
 def v1_files(prefix: str) -> list[str]:
     """Files that make ``prefix`` a legacy V1 checkpoint: ``P`` itself or ``P-?????-of-?????``."""
-    if os.path.isfile(prefix):
+    if storage.isfile(prefix):
         return [prefix]
-    return sorted(glob.glob(glob.escape(prefix) + "-[0-9][0-9][0-9][0-9][0-9]-of-[0-9]*"))
+    return storage.glob(glob.escape(prefix) + "-[0-9][0-9][0-9][0-9][0-9]-of-[0-9]*")

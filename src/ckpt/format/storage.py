@@ -1,0 +1,161 @@
+"""Where checkpoint files live: local paths directly, any ``proto://`` URL through fsspec."""
+
+from __future__ import annotations
+
+import contextlib
+import glob as _glob
+import os
+from typing import IO, Any
+
+__all__ = [
+    "delete",
+    "dirname",
+    "discard",
+    "exists",
+    "glob",
+    "is_url",
+    "isdir",
+    "isfile",
+    "join",
+    "normalize",
+    "open_write",
+    "read_bytes",
+    "read_range",
+    "size",
+    "write_bytes",
+]
+
+_FILE_SCHEME = "file://"
+
+
+def is_url(path: str) -> bool:
+    """Whether ``path`` goes through fsspec (``file://`` URLs are local paths)."""
+    return "://" in path and not path.startswith(_FILE_SCHEME)
+
+
+def normalize(path: str | os.PathLike[str]) -> str:
+    """``os.fspath(path)``, with a ``file://`` URL turned into its local path."""
+    path = os.fspath(path)
+    if path.startswith(_FILE_SCHEME):
+        return path[len(_FILE_SCHEME) :]
+    return path
+
+
+def _fs(url: str) -> tuple[Any, str]:
+    """The fsspec filesystem of ``url`` (options from ``fsspec.config``) and its inner path."""
+    import fsspec.core  # lazily: local paths never import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url)
+    return fs, path
+
+
+def _split(url: str) -> tuple[str, str]:
+    scheme, _, rest = url.partition("://")
+    return scheme + "://", rest
+
+
+def join(base: str, *parts: str) -> str:
+    if not is_url(base):
+        return os.path.join(base, *parts)
+    out = base
+    for part in parts:
+        out = part if is_url(part) else out.rstrip("/") + "/" + part
+    return out
+
+
+def dirname(path: str) -> str:
+    if not is_url(path):
+        return os.path.dirname(path)
+    scheme, rest = _split(path)
+    head, sep, _ = rest.rstrip("/").rpartition("/")
+    return scheme + head if sep else scheme + rest
+
+
+def read_bytes(path: str, limit: int | None = None) -> bytes:
+    """The file's bytes (at most ``limit``); raises ``FileNotFoundError`` if it is missing."""
+    if not is_url(path):
+        with open(path, "rb") as f:
+            return f.read() if limit is None else f.read(limit)
+    fs, inner = _fs(path)
+    return bytes(fs.cat_file(inner, start=0, end=limit))
+
+
+def read_range(path: str, start: int, end: int) -> bytes:
+    """Bytes ``[start, end)`` of the file (fewer if it is shorter): one ranged request."""
+    if not is_url(path):
+        with open(path, "rb") as f:
+            f.seek(start)
+            return f.read(end - start)
+    fs, inner = _fs(path)
+    return bytes(fs.cat_file(inner, start=start, end=end))
+
+
+def size(path: str) -> int:
+    if not is_url(path):
+        return os.path.getsize(path)
+    fs, inner = _fs(path)
+    return int(fs.size(inner))
+
+
+def isfile(path: str) -> bool:
+    if not is_url(path):
+        return os.path.isfile(path)
+    fs, inner = _fs(path)
+    return bool(fs.isfile(inner))
+
+
+def isdir(path: str) -> bool:
+    if not is_url(path):
+        return os.path.isdir(path)
+    fs, inner = _fs(path)
+    return bool(fs.isdir(inner))
+
+
+def exists(path: str) -> bool:
+    if not is_url(path):
+        return os.path.exists(path)
+    fs, inner = _fs(path)
+    return bool(fs.exists(inner))
+
+
+def glob(pattern: str) -> list[str]:
+    """Paths matching ``pattern`` (URLs keep their scheme), sorted."""
+    if not is_url(pattern):
+        return sorted(_glob.glob(pattern))
+    fs, inner = _fs(pattern)
+    scheme, _ = _split(pattern)
+    found = fs.glob(inner)
+    return sorted(p if "://" in p else scheme + p.lstrip("/") for p in found)
+
+
+def open_write(path: str) -> IO[bytes]:
+    """A streaming binary writer for a URL; the object appears when it is closed."""
+    fs, inner = _fs(path)
+    return fs.open(inner, "wb")  # type: ignore[no-any-return]
+
+
+def discard(f: IO[bytes]) -> None:
+    """Drop a writer from :func:`open_write` without committing what it holds, if it can."""
+    drop = getattr(f, "discard", None)
+    with contextlib.suppress(Exception):
+        if drop is not None:
+            drop()
+    with contextlib.suppress(Exception):
+        f.close()
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Write a whole object in one request (objects appear whole or not at all)."""
+    fs, inner = _fs(path)
+    fs.pipe_file(inner, data)
+
+
+def delete(path: str) -> None:
+    """Remove a file; a missing one is not an error."""
+    if not is_url(path):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    fs, inner = _fs(path)
+    with contextlib.suppress(FileNotFoundError):
+        fs.rm_file(inner)
