@@ -420,16 +420,7 @@ class BundleReader:
 
     def _raw_bytes(self, entry: BundleEntry) -> np.ndarray:
         """The stored bytes of an unsliced entry as a read-only uint8 view of the data shard."""
-        buf, length = self._shards.get(entry.shard_id) or self._shard(entry.shard_id)
-        if entry.offset + entry.size > length:
-            path = naming.data_filename(self.prefix, entry.shard_id, self.num_shards)
-            name, what = self._describe(entry)
-            raise CorruptCheckpointError(
-                f"{path} is truncated: tensor {what} needs bytes "
-                f"[{entry.offset}, {entry.offset + entry.size}) but the file has {length}",
-                path=path,
-                key=name,
-            )
+        buf, length = self._check_extent(entry)
         if entry.size == 0:
             empty = np.empty(0, np.uint8)
             empty.flags.writeable = False  # like the memory-mapped views: read-only
@@ -458,9 +449,13 @@ class BundleReader:
             )
         return np.frombuffer(data, np.uint8)  # read-only: it views immutable bytes
 
-    def _check_extent(self, entry: BundleEntry) -> None:
-        """Raise if an unsliced entry's bytes lie outside its data file (reads nothing)."""
-        _, length = self._shards.get(entry.shard_id) or self._shard(entry.shard_id)
+    def _check_extent(self, entry: BundleEntry) -> tuple[Any, int]:
+        """Raise if an unsliced entry's bytes lie outside its data file (reads nothing).
+
+        Returns the shard's ``(memory map or None, length)``.
+        """
+        shard = self._shards.get(entry.shard_id) or self._shard(entry.shard_id)
+        length = shard[1]
         if entry.offset + entry.size > length:
             path = naming.data_filename(self.prefix, entry.shard_id, self.num_shards)
             name, what = self._describe(entry)
@@ -470,6 +465,7 @@ class BundleReader:
                 path=path,
                 key=name,
             )
+        return shard
 
     def _describe(self, entry: BundleEntry) -> tuple[str, str]:
         """``(tensor name, description)`` of an entry; slice entries name their tensor."""
@@ -744,11 +740,7 @@ class BundleReader:
                     key=entry.key,
                 )
             if _volume(_intersect(piece_bounds, bounds)) > 0:
-                # Its bytes exist: coverage checks stay within the files.
-                if self._remote:
-                    self._check_extent(piece)
-                else:
-                    self._raw_bytes(piece)
+                self._check_extent(piece)  # its bytes exist: coverage stays within the files
                 pieces.append((piece_bounds, piece))
         if _volume(bounds) and not _covers([b for b, _ in pieces], bounds):
             raise CorruptCheckpointError(
