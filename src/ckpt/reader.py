@@ -157,6 +157,11 @@ class CheckpointReader:
         """The checkpoint prefix this reader opened."""
         return self._bundle.prefix
 
+    @property
+    def num_shards(self) -> int:
+        """The number of data files (``prefix.data-NNNNN-of-<num_shards>``)."""
+        return self._bundle.num_shards
+
     def has_tensor(self, name: str) -> bool:
         """Whether ``name`` is a key of the checkpoint (exact match, as in TF)."""
         return name in self._bundle

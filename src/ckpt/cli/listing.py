@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import glob
-import re
 import sys
 from typing import Any
 
 import ckpt
 from ckpt import ObjectNode, object_graph
 from ckpt.cli.render import Styler, human_bytes, print_json, render_table, use_color
-from ckpt.format import storage
 
 __all__ = ["run_latest", "run_ls"]
-
-_DATA_FILE = re.compile(r"\.data-\d{5}-of-(\d{5})$")
-
-
-def _num_shards(prefix: str) -> int:
-    """The shard count the data file names declare (``.data-00000-of-NNNNN``)."""
-    for path in storage.glob(glob.escape(prefix) + ".data-*"):
-        match = _DATA_FILE.search(path)
-        if match:
-            return int(match.group(1))
-    return 0
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -39,7 +25,7 @@ def run_ls(args: argparse.Namespace) -> int:
         totals = {
             "tensors": len(infos),
             "nbytes": sum(i.nbytes for i in infos),
-            "shards": _num_shards(reader.prefix),
+            "shards": reader.num_shards,
         }
         if args.json:
             tensors = [
@@ -156,8 +142,6 @@ def _node_json(node: ObjectNode) -> dict[str, Any]:
 
 
 def run_latest(args: argparse.Namespace) -> int:
-    if not storage.isdir(args.dir) and not storage.is_url(args.dir):
-        raise ckpt.errors.CheckpointNotFoundError(f"{args.dir} is not a directory", path=args.dir)
     latest = ckpt.latest_checkpoint(args.dir)
     if latest is None:
         sys.stderr.write(f"ckpt: error: no checkpoint in {args.dir}\n")
