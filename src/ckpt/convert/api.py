@@ -18,6 +18,7 @@ from ckpt.convert.formats import (
     require,
 )
 from ckpt.errors import InvalidTensorError
+from ckpt.format import storage
 
 __all__ = ["convert_checkpoint", "rename_key"]
 
@@ -49,6 +50,12 @@ def _pipeline(
             progress(array.nbytes)
 
 
+def _same_path(a: str, b: str) -> bool:
+    if storage.is_url(a) or storage.is_url(b):
+        return a.rstrip("/") == b.rstrip("/")
+    return os.path.abspath(a) == os.path.abspath(b)
+
+
 def convert_checkpoint(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
@@ -63,11 +70,13 @@ def convert_checkpoint(
     """Convert a checkpoint between TF, safetensors, npz and torch; return the path written.
 
     Args:
-        src: a TF prefix or directory (its latest checkpoint), a ``.safetensors`` file, a
+        src: a local path or an fsspec URL (``s3://``, ``memory://``...) naming a TF prefix or
+            directory (its latest checkpoint), a ``.safetensors`` file, a
             ``model.safetensors.index.json`` or a directory holding one, an ``.npz``, or a
             ``.pt``/``.pth``/``.bin`` state dict.
-        dst: where to write; its suffix picks the format as for ``src``, anything else is a TF
-            prefix (an existing directory gets ``dir/ckpt`` plus its ``checkpoint`` file).
+        dst: where to write, a local path or an fsspec URL; its suffix picks the format as for
+            ``src``, anything else is a TF prefix (an existing directory gets ``dir/ckpt`` plus
+            its ``checkpoint`` file).
         src_format, dst_format: ``"tf"``, ``"safetensors"``, ``"npz"`` or ``"torch"``, to
             override detection.
         rename: ``(old_prefix, new_prefix)`` pairs; each key takes the first that matches.
@@ -79,11 +88,13 @@ def convert_checkpoint(
     Tensors are read and written one at a time (safetensors: one shard at a time), except for a
     torch destination, which ``torch.save`` needs whole in memory. TF's object graph is not
     carried over. Outputs appear only when complete; a failed conversion leaves none behind.
+    On URLs, data files are uploaded first and an index or state file last; safetensors, npz
+    and torch files are staged through local temporary files (TF streams directly).
     """
-    src, dst = os.fspath(src), os.fspath(dst)
+    src, dst = storage.normalize(src), storage.normalize(dst)
     source = check_format(src_format, "source") or detect_source(src)
     target = check_format(dst_format, "destination") or detect_destination(dst)
-    if os.path.abspath(src) == os.path.abspath(dst):
+    if _same_path(src, dst):
         raise InvalidTensorError(f"source and destination are the same path: {src}", path=src)
     cast = float_dtype(dtype) if dtype is not None else None
     for fmt in {source, target} & {"safetensors", "torch"}:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any, Literal, get_args
 
 import ml_dtypes
 import numpy as np
 
 from ckpt.errors import CheckpointNotFoundError, UnsupportedCheckpointError
+from ckpt.format import storage
 
 __all__ = [
     "INDEX_NAME",
@@ -52,16 +52,20 @@ def _by_suffix(path: str) -> Format | None:
 
 
 def detect_source(path: str) -> Format:
-    """The format of an existing checkpoint: by suffix, an index in a directory, else TF."""
+    """The format of an existing checkpoint: by suffix, an index in a directory, else TF.
+
+    ``path`` is a local path or an fsspec URL.
+    """
     fmt = _by_suffix(path)
     if fmt is not None:
-        if not os.path.isfile(path):
+        if not storage.isfile(path):
             raise CheckpointNotFoundError(f"no such file: {path!r}", path=path)
         return fmt
-    if os.path.isdir(path) and os.path.isfile(os.path.join(path, INDEX_NAME)):
+    is_dir = storage.isdir(path)
+    if is_dir and storage.isfile(storage.join(path, INDEX_NAME)):
         return "safetensors"
     # A TF prefix ("dir/ckpt-1"), its ".index" file, or a directory with a `checkpoint` file.
-    if os.path.exists(path + ".index") or path.endswith(".index") or os.path.isdir(path):
+    if is_dir or path.endswith(".index") or storage.exists(path + ".index"):
         return "tf"
     raise CheckpointNotFoundError(
         f"cannot tell the format of {path!r}: it is no .safetensors, "
@@ -73,7 +77,7 @@ def detect_source(path: str) -> Format:
 
 def detect_destination(path: str) -> Format:
     """The format to write, from the destination's suffix; anything else is a TF prefix."""
-    if os.path.isdir(path) and os.path.isfile(os.path.join(path, INDEX_NAME)):
+    if storage.isdir(path) and storage.isfile(storage.join(path, INDEX_NAME)):
         return "safetensors"
     return _by_suffix(path) or "tf"
 

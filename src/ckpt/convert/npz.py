@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from ckpt.convert.files import staged
+from ckpt.convert.files import local_copy, staged
 from ckpt.errors import (
     CheckpointNotFoundError,
     CorruptCheckpointError,
@@ -40,9 +40,17 @@ def _from_npy(key: str, array: np.ndarray, path: str) -> np.ndarray:
 
 
 def read(path: str) -> Iterator[tuple[str, np.ndarray]]:
-    """Yield each array of the archive, loading one member at a time (never unpickling)."""
+    """Yield each array of the archive, loading one member at a time (never unpickling).
+
+    A URL is first copied to a local temporary file, deleted once every array is read.
+    """
+    with local_copy(path) as local:
+        yield from _read_local(local, path)
+
+
+def _read_local(local: str, path: str) -> Iterator[tuple[str, np.ndarray]]:
     try:
-        archive = np.load(path, allow_pickle=False)
+        archive = np.load(local, allow_pickle=False)
     except FileNotFoundError as exc:
         raise CheckpointNotFoundError(f"no such file: {path}", path=path) from exc
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
@@ -85,7 +93,10 @@ def _to_npy(key: str, array: np.ndarray) -> np.ndarray:
 
 
 def write(path: str, tensors: Iterable[tuple[str, np.ndarray]]) -> str:
-    """Write an uncompressed ``.npz`` streaming: memory holds one array (in 16 MiB chunks)."""
+    """Write an uncompressed ``.npz`` streaming: memory holds one array (in 16 MiB chunks).
+
+    A URL destination is written to a local temporary file and uploaded once complete.
+    """
     names: set[str] = set()
     with (
         staged(os.fspath(path)) as temp,

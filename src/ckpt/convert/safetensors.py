@@ -4,6 +4,10 @@ Reading goes through ``safe_open(framework="numpy")``, which returns bfloat16 as
 arrays but cannot build float8 arrays: those few tensors are read with ``framework="pt"`` when
 torch is installed and reinterpreted bit for bit (otherwise the error says to install torch).
 Writing uses ``safetensors.numpy.save_file`` one shard at a time, so memory holds one shard.
+
+On fsspec URLs, each file (shard) read is copied to a local temporary file first, one at a time;
+written shards are staged in a local temporary directory and uploaded once all are complete,
+the index last.
 """
 
 from __future__ import annotations
@@ -11,13 +15,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
 from ckpt.convert import torch as torch_format
-from ckpt.convert.files import staged
+from ckpt.convert.files import basename, local_copy, staged, upload
 from ckpt.convert.formats import INDEX_NAME, INDEX_SUFFIX, require
 from ckpt.errors import (
     CheckpointNotFoundError,
@@ -25,6 +30,7 @@ from ckpt.errors import (
     InvalidTensorError,
     UnsupportedCheckpointError,
 )
+from ckpt.format import storage
 
 __all__ = ["read", "write"]
 
@@ -40,12 +46,11 @@ WRITABLE = frozenset(
 
 def _files(path: str) -> tuple[list[str], dict[str, str] | None]:
     """The safetensors files behind ``path`` and, for a sharded one, its weight map."""
-    index_path = os.path.join(path, INDEX_NAME) if os.path.isdir(path) else path
+    index_path = storage.join(path, INDEX_NAME) if storage.isdir(path) else path
     if not index_path.endswith(INDEX_SUFFIX):
         return [path], None
     try:
-        with open(index_path, encoding="utf-8") as f:
-            weight_map = json.load(f)["weight_map"]
+        weight_map = json.loads(storage.read_bytes(index_path))["weight_map"]
         if not isinstance(weight_map, dict):
             raise TypeError("weight_map is not an object")
     except FileNotFoundError as exc:
@@ -56,15 +61,15 @@ def _files(path: str) -> tuple[list[str], dict[str, str] | None]:
             f"tensor names to file names): {exc}",
             path=index_path,
         ) from exc
-    directory = os.path.dirname(index_path)
+    directory = storage.dirname(index_path)
     files = list(dict.fromkeys(str(name) for name in weight_map.values()))
-    return [os.path.join(directory, name) for name in files], weight_map
+    return [storage.join(directory, name) for name in files], weight_map
 
 
-def _open(path: str, framework: str) -> Any:
+def _open(local: str, framework: str, path: str) -> Any:
     safetensors = require("safetensors", "safetensors")
     try:
-        return safetensors.safe_open(path, framework=framework)
+        return safetensors.safe_open(local, framework=framework)
     except FileNotFoundError as exc:
         raise CheckpointNotFoundError(f"no such file: {path}", path=path) from exc
     except Exception as exc:  # SafetensorError: bad header, truncated file
@@ -74,8 +79,13 @@ def _open(path: str, framework: str) -> Any:
 
 
 def _read_file(path: str, keys: set[str] | None) -> Iterator[tuple[str, np.ndarray]]:
+    with local_copy(path) as local:
+        yield from _read_local(local, path, keys)
+
+
+def _read_local(local: str, path: str, keys: set[str] | None) -> Iterator[tuple[str, np.ndarray]]:
     with contextlib.ExitStack() as stack:
-        handle = stack.enter_context(_open(path, "numpy"))
+        handle = stack.enter_context(_open(local, "numpy", path))
         torch_handle: Any = None
         for key in handle.offset_keys():
             if keys is not None and key not in keys:
@@ -85,7 +95,7 @@ def _read_file(path: str, keys: set[str] | None) -> Iterator[tuple[str, np.ndarr
             except Exception as exc:  # NumPy has no type for it (float8): go through torch
                 dtype = handle.get_slice(key).get_dtype()
                 try:
-                    torch_handle = torch_handle or stack.enter_context(_open(path, "pt"))
+                    torch_handle = torch_handle or stack.enter_context(_open(local, "pt", path))
                 except UnsupportedCheckpointError as missing:
                     raise UnsupportedCheckpointError(
                         f"tensor {key!r} of {path} is {dtype}: reading it needs torch "
@@ -111,7 +121,7 @@ def read(path: str) -> Iterator[tuple[str, np.ndarray]]:
     for file in files:
         keys = None
         if weight_map is not None:
-            name = os.path.basename(file)
+            name = basename(file)
             keys = {k for k, v in weight_map.items() if v == name}
         for key, array in _read_file(file, keys):
             seen += 1
@@ -176,35 +186,71 @@ def write(path: str, tensors: Iterable[tuple[str, np.ndarray]], *, max_shard_byt
     A ``.safetensors`` path gets one file when everything fits in ``max_shard_bytes``; otherwise,
     or when ``path`` is an index or a directory, shards ``x-00001-of-0000N.safetensors`` and the
     index ``x.safetensors.index.json`` (Hugging Face's layout). Returns the file or index written.
+    On a URL, shards are staged locally, then uploaded; the index goes last.
     """
     if max_shard_bytes <= 0:
         raise InvalidTensorError(f"max_shard_bytes must be positive, got {max_shard_bytes}")
-    if os.path.isdir(path) or path.endswith(os.sep):
-        os.makedirs(path, exist_ok=True)
-        path = os.path.join(path, INDEX_NAME)
+    remote = storage.is_url(path)
+    if storage.isdir(path) or path.endswith("/" if remote else os.sep):
+        if not remote:
+            os.makedirs(path, exist_ok=True)
+        path = storage.join(path, INDEX_NAME)
     sharded = path.endswith(INDEX_SUFFIX)
     base = path[: -len(INDEX_SUFFIX)] if sharded else path.removesuffix(".safetensors")
+    if remote:
+        with tempfile.TemporaryDirectory(prefix="ckpt-") as local_dir:
+            local_base = os.path.join(local_dir, basename(base))
+            return _write(path, base, local_base, sharded, tensors, max_shard_bytes)
     os.makedirs(os.path.dirname(base) or ".", exist_ok=True)
-    writer = _ShardWriter(base, max_shard_bytes)
+    return _write(path, base, base, sharded, tensors, max_shard_bytes)
+
+
+def _write(
+    path: str,
+    base: str,
+    local_base: str,
+    sharded: bool,
+    tensors: Iterable[tuple[str, np.ndarray]],
+    max_shard_bytes: int,
+) -> str:
+    """Write shards at ``local_base`` (temporary names), then move them to ``base`` names."""
+    remote = storage.is_url(path)
+    writer = _ShardWriter(local_base, max_shard_bytes)
+    placed: list[str] = []  # remote files already uploaded, removed if a later step fails
+
+    def place(temp: str, target: str) -> None:
+        if remote:
+            placed.append(target)
+            upload(temp, target)
+        else:
+            os.replace(temp, target)
+
     try:
         for key, array in tensors:
             writer.add(key, array)
         if writer.pending or not writer.shards:
             writer.flush()
         if not sharded and len(writer.shards) == 1:
-            os.replace(writer.shards[0][0], path)
+            place(writer.shards[0][0], path)
             return path
         count = len(writer.shards)
+        index_path = base + INDEX_SUFFIX
+        if remote:  # an old index must never point at a mix of old and new shards
+            storage.delete(index_path)
         weight_map: dict[str, str] = {}
         for i, (temp, keys) in enumerate(writer.shards):
-            name = f"{os.path.basename(base)}-{i + 1:05d}-of-{count:05d}.safetensors"
-            os.replace(temp, os.path.join(os.path.dirname(base), name))
+            name = f"{basename(base)}-{i + 1:05d}-of-{count:05d}.safetensors"
+            place(temp, storage.join(storage.dirname(base), name))
             weight_map.update(dict.fromkeys(keys, name))
-        index_path = base + INDEX_SUFFIX
         index = {"metadata": {"total_size": writer.total}, "weight_map": weight_map}
         with staged(index_path) as temp, open(temp, "w", encoding="utf-8") as f:
             json.dump(index, f, indent=2, sort_keys=True)
             f.write("\n")
         return index_path
+    except BaseException:
+        for target in placed:
+            with contextlib.suppress(Exception):
+                storage.delete(target)
+        raise
     finally:
         writer.cleanup()

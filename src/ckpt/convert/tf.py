@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 
 import numpy as np
 
 from ckpt.checkpoint_management import update_checkpoint_state
 from ckpt.errors import InvalidTensorError, UnsupportedCheckpointError
+from ckpt.format import storage
 from ckpt.reader import load_checkpoint
 from ckpt.writer import CheckpointWriter
 
@@ -49,8 +49,8 @@ def write(path: str, tensors: Iterable[tuple[str, np.ndarray]]) -> str:
 
     Streaming: each tensor is written to the data file as it comes, so memory holds one tensor.
     """
-    directory = path if os.path.isdir(path) else None
-    prefix = os.path.join(path, "ckpt") if directory is not None else path
+    directory = path if storage.isdir(path) else None
+    prefix = storage.join(path, "ckpt") if directory is not None else path
     with CheckpointWriter(prefix) as writer:
         for name, array in tensors:
             writer.add(name, array)

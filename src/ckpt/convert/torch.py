@@ -13,7 +13,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from ckpt.convert.files import staged
+from ckpt.convert.files import local_copy, staged
 from ckpt.convert.formats import require
 from ckpt.errors import CorruptCheckpointError, InvalidTensorError, UnsupportedCheckpointError
 
@@ -96,11 +96,17 @@ def read(path: str) -> Iterator[tuple[str, np.ndarray]]:
     """Yield the tensors of a ``torch.save``'d state dict, memory-mapped where possible.
 
     Only ``torch.load(weights_only=True)`` is used: a file that needs anything but tensors,
-    containers and plain values to unpickle is refused, never executed.
+    containers and plain values to unpickle is refused, never executed. A URL is first copied
+    to a local temporary file, deleted once every tensor is read.
     """
+    with local_copy(path) as local:
+        yield from _read_local(local, path)
+
+
+def _read_local(local: str, path: str) -> Iterator[tuple[str, np.ndarray]]:
     torch = require("torch", "torch")
     try:
-        state = torch.load(path, weights_only=True, mmap=True, map_location="cpu")
+        state = torch.load(local, weights_only=True, mmap=True, map_location="cpu")
     except FileNotFoundError:
         raise
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, ValueError...
@@ -125,7 +131,10 @@ def read(path: str) -> Iterator[tuple[str, np.ndarray]]:
 
 
 def write(path: str, tensors: Iterable[tuple[str, np.ndarray]]) -> str:
-    """``torch.save`` a dict of every tensor: unlike the other writers, it holds all in memory."""
+    """``torch.save`` a dict of every tensor: unlike the other writers, it holds all in memory.
+
+    A URL destination is saved to a local temporary file and uploaded once complete.
+    """
     torch = require("torch", "torch")
     state: dict[str, Any] = {}
     for key, array in tensors:

@@ -11,6 +11,7 @@ __all__ = [
     "delete",
     "dirname",
     "discard",
+    "download",
     "exists",
     "glob",
     "is_url",
@@ -22,6 +23,7 @@ __all__ = [
     "read_bytes",
     "read_range",
     "size",
+    "upload",
     "write_bytes",
 ]
 
@@ -159,3 +161,17 @@ def delete(path: str) -> None:
     fs, inner = _fs(path)
     with contextlib.suppress(FileNotFoundError):
         fs.rm_file(inner)
+
+
+def download(url: str, local: str) -> None:
+    """Copy the object at ``url`` to the local file ``local``; ``FileNotFoundError`` if missing."""
+    fs, inner = _fs(url)
+    if not fs.isfile(inner):
+        raise FileNotFoundError(url)
+    fs.get_file(inner, local)
+
+
+def upload(local: str, url: str) -> None:
+    """Copy the local file ``local`` to ``url`` (an object store shows it only once complete)."""
+    fs, inner = _fs(url)
+    fs.put_file(local, inner)
