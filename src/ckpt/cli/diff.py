@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 import ckpt
-from ckpt.cli.render import Styler, print_json, render_table, use_color
+from ckpt.cli.render import Styler, print_json, progress_bar, render_table, use_color
 from ckpt.cli.stats import compare
 
 __all__ = ["run_diff"]
@@ -24,24 +24,12 @@ def run_diff(args: argparse.Namespace) -> int:
         added = sorted(keys_b - keys_a)
         changed: list[dict[str, Any]] = []
         identical = 0
-        for key in sorted(keys_a & keys_b):
-            info_a, info_b = a.get_tensor_info(key), b.get_tensor_info(key)
-            change: dict[str, Any] = {"name": key}
-            if info_a.tf_dtype != info_b.tf_dtype:
-                change["dtype"] = [info_a.tf_dtype, info_b.tf_dtype]
-            if info_a.shape != info_b.shape:
-                change["shape"] = [list(info_a.shape), list(info_b.shape)]
-            elif info_a.dtype is not None and info_b.dtype is not None:
-                # One pair in memory at a time: the checkpoints may not fit together.
-                max_abs, max_rel, outside = compare(
-                    a.get_tensor(key), b.get_tensor(key), rtol=args.rtol, atol=args.atol
-                )
-                if outside:
-                    change.update(max_abs=max_abs, max_rel=max_rel, elements=outside)
-            if len(change) > 1:
-                changed.append(change)
-            else:
-                identical += 1
+        common = sorted(keys_a & keys_b)
+        total = sum(a.get_tensor_info(k).nbytes + b.get_tensor_info(k).nbytes for k in common)
+        with progress_bar(total, "comparing") as advance:
+            for key in common:
+                identical += _compare_one(a, b, key, args, changed)
+                advance(a.get_tensor_info(key).nbytes + b.get_tensor_info(key).nbytes)
         result = {
             "a": a.prefix,
             "b": b.prefix,
@@ -56,6 +44,33 @@ def run_diff(args: argparse.Namespace) -> int:
     else:
         _print_human(result)
     return 0 if result["equal"] else 1
+
+
+def _compare_one(
+    a: ckpt.CheckpointReader,
+    b: ckpt.CheckpointReader,
+    key: str,
+    args: argparse.Namespace,
+    changed: list[dict[str, Any]],
+) -> int:
+    """Compare tensor ``key`` of A and B; append to ``changed``; return 1 if identical."""
+    info_a, info_b = a.get_tensor_info(key), b.get_tensor_info(key)
+    change: dict[str, Any] = {"name": key}
+    if info_a.tf_dtype != info_b.tf_dtype:
+        change["dtype"] = [info_a.tf_dtype, info_b.tf_dtype]
+    if info_a.shape != info_b.shape:
+        change["shape"] = [list(info_a.shape), list(info_b.shape)]
+    elif info_a.dtype is not None and info_b.dtype is not None:
+        # One pair in memory at a time: the checkpoints may not fit together.
+        max_abs, max_rel, outside = compare(
+            a.get_tensor(key), b.get_tensor(key), rtol=args.rtol, atol=args.atol
+        )
+        if outside:
+            change.update(max_abs=max_abs, max_rel=max_rel, elements=outside)
+    if len(change) > 1:
+        changed.append(change)
+        return 0
+    return 1
 
 
 def _describe(change: dict[str, Any]) -> str:
