@@ -14,6 +14,7 @@ from ckpt import errors
 from ckpt.errors import (
     CheckpointAssertionError,
     CheckpointError,
+    CheckpointLockedError,
     CheckpointNotFoundError,
     ChecksumMismatchError,
     CorruptCheckpointError,
@@ -26,6 +27,7 @@ from ckpt.errors import (
 )
 
 LEAVES = {
+    CheckpointLockedError: RuntimeError,
     CheckpointNotFoundError: FileNotFoundError,
     TensorNotFoundError: KeyError,
     CorruptCheckpointError: ValueError,

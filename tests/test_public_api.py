@@ -13,6 +13,8 @@ import ckpt
 
 EXPECTED = {
     "Checkpoint",
+    "CheckpointManager",
+    "SkippedCheckpoint",
     "CheckpointOptions",
     "CheckpointableSaver",
     "JsonState",

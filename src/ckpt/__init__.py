@@ -6,6 +6,7 @@ The public API is re-exported here; everything else is an implementation detail.
 from ckpt import errors
 from ckpt.checkpoint.checkpoint import Checkpoint
 from ckpt.checkpoint.inspect import ObjectNode, object_graph
+from ckpt.checkpoint.manager import CheckpointManager, SkippedCheckpoint
 from ckpt.checkpoint.saver import CheckpointableSaver, CheckpointOptions
 from ckpt.checkpoint.status import RestoreReport
 from ckpt.checkpoint_management import (
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Checkpoint",
+    "CheckpointManager",
     "CheckpointOptions",
     "CheckpointReader",
     "CheckpointState",
@@ -40,6 +42,7 @@ __all__ = [
     "Optimizer",
     "PythonState",
     "RestoreReport",
+    "SkippedCheckpoint",
     "Trackable",
     "Variable",
     "__version__",

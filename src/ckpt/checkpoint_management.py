@@ -84,12 +84,14 @@ def update_checkpoint_state(
     all_model_checkpoint_timestamps: Sequence[float] | None = None,
     last_preserved_timestamp: float | None = None,
     save_relative_paths: bool = True,
+    sync: bool = False,
 ) -> str:
     """Write the state file atomically (temporary file, then rename); return its path.
 
     ``model_checkpoint_path`` is appended to ``all_model_checkpoint_paths`` if it is not already
     the last element. Paths inside ``save_dir`` are stored relative to it unless
-    ``save_relative_paths`` is false.
+    ``save_relative_paths`` is false. With ``sync``, the file and its directory are fsynced
+    (local paths), so the new state survives a machine crash, not only a process crash.
     """
     directory = storage.normalize(save_dir)
     model_checkpoint_path = storage.normalize(model_checkpoint_path)
@@ -147,12 +149,25 @@ def update_checkpoint_state(
     try:
         with open(temp, "w", encoding="utf-8") as f:
             f.write(text)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(temp, path)
+        if sync:
+            _fsync_dir(directory or ".")
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise
     return path
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def checkpoint_exists(prefix: str | os.PathLike[str]) -> bool:

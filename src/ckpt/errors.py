@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "CheckpointAssertionError",
     "CheckpointError",
+    "CheckpointLockedError",
     "CheckpointNotFoundError",
     "ChecksumMismatchError",
     "CorruptCheckpointError",
@@ -44,6 +45,24 @@ class CheckpointError(Exception):
 
 class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
     """The checkpoint (its ``.index`` file, a data shard, or a directory's latest) is missing."""
+
+
+class CheckpointLockedError(CheckpointError, RuntimeError):
+    """Another :class:`~ckpt.CheckpointManager` holds the directory's lock file.
+
+    ``path`` is the lock file; ``owner`` is what it says about its holder (pid, hostname).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        key: str | None = None,
+        owner: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(message, path=path, key=key)
+        self.owner = owner or {}
 
 
 class TensorNotFoundError(CheckpointError, KeyError):

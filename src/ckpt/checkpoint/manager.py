@@ -1,0 +1,484 @@
+"""``ckpt.CheckpointManager``: TF's ``tf.train.CheckpointManager`` — numbered saves, retention.
+
+The manager saves ``directory/<checkpoint_name>-<N>`` through the checkpoint's ``write`` path,
+keeps the newest ``max_to_keep`` (plus one every ``keep_checkpoint_every_n_hours``) and records
+them, with their save timestamps, in the ``checkpoint`` state file exactly as TF does, so TF's
+manager and ckpt's can take over each other's directories.
+
+Differences from TF, all on the side of safety:
+
+* Order of a save: the new checkpoint is committed (data, then index), then the state file is
+  replaced atomically listing only the kept checkpoints, and only then are the dropped
+  checkpoints' files deleted. TF writes the state file twice around the deletion; the final
+  contents are the same. A crash can leave unreferenced files behind, never a state file
+  naming deleted ones. ``CheckpointOptions(sync=True)`` fsyncs the checkpoint and the state
+  file and their directory.
+* Recovering the list from an existing state file drops entries whose ``.index`` is gone
+  (TF keeps them, and fails later when it tries to restore one).
+* :meth:`CheckpointManager.restore_latest` (and :meth:`~CheckpointManager.restore_or_initialize`)
+  verify the checksums of the latest checkpoint before restoring it and fall back to the newest
+  intact one; what was skipped, and why, is in :attr:`CheckpointManager.skipped`.
+* A local directory is locked by an exclusive lock file while a manager is open (see
+  :meth:`CheckpointManager.close`); a second manager on it raises
+  :class:`~ckpt.errors.CheckpointLockedError`. A lock left by a dead process on the same host is
+  taken over. Directories given as URLs are not locked.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import glob
+import json
+import os
+import secrets
+import socket
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ckpt.checkpoint.saver import CheckpointOptions, Status
+from ckpt.checkpoint_management import (
+    checkpoint_exists,
+    get_checkpoint_state,
+    update_checkpoint_state,
+)
+from ckpt.errors import (
+    CheckpointError,
+    CheckpointLockedError,
+    CheckpointNotFoundError,
+    CorruptCheckpointError,
+    InvalidTensorError,
+)
+from ckpt.format import naming, storage
+from ckpt.reader import CheckpointReader
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ckpt.checkpoint.checkpoint import Checkpoint
+
+__all__ = ["LOCK_FILENAME", "CheckpointManager", "SkippedCheckpoint"]
+
+LOCK_FILENAME = ".ckpt-manager.lock"
+"""Name of the lock file a manager holds in its (local) directory while it is open."""
+
+
+def _now() -> float:
+    """The clock used for checkpoint timestamps (tests replace it)."""
+    return time.time()
+
+
+def _evaluate(value: Any) -> int:
+    """An int from an int, a numpy scalar, or a variable (anything with ``numpy()``)."""
+    if hasattr(value, "numpy"):
+        value = value.numpy()
+    return int(np.asarray(value))
+
+
+@dataclass(frozen=True)
+class SkippedCheckpoint:
+    """A checkpoint a fallback restore passed over: its prefix, why, and the error raised."""
+
+    path: str
+    reason: str
+    error: CheckpointError | OSError
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+class _DirectoryLock:
+    """An exclusive lock file (``O_CREAT | O_EXCL``) naming its holder's pid and hostname."""
+
+    def __init__(self, directory: str) -> None:
+        self.path = os.path.join(directory or ".", LOCK_FILENAME)
+        self._token = secrets.token_hex(8)
+        self._held = False
+
+    def _contents(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "hostname": socket.gethostname(), "token": self._token}
+
+    def _try_create(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self._contents(), f)
+        return True
+
+    def _owner(self) -> dict[str, Any] | None:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                owner = json.load(f)
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError):
+            return None
+        return owner if isinstance(owner, dict) else None
+
+    def acquire(self) -> None:
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        for _ in range(3):
+            if self._try_create():
+                self._held = True
+                return
+            owner = self._owner()
+            if owner == {}:
+                continue  # released meanwhile: try again
+            stale = (
+                owner is not None
+                and owner.get("hostname") == socket.gethostname()
+                and isinstance(owner.get("pid"), int)
+                and owner["pid"] != os.getpid()
+                and not _pid_alive(owner["pid"])
+            )
+            if not stale:
+                who = (
+                    f"process {owner.get('pid')} on host {owner.get('hostname')}"
+                    if owner
+                    else "an unknown owner (unreadable lock file)"
+                )
+                raise CheckpointLockedError(
+                    f"the checkpoint directory {os.path.dirname(self.path) or '.'} is in use by "
+                    f"another CheckpointManager ({who}); two managers writing one directory "
+                    "would delete each other's checkpoints. Close the other manager, or, if it "
+                    f"is certainly gone, delete {self.path}",
+                    path=self.path,
+                    owner=owner,
+                )
+            # The holder died without releasing: take the lock over.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+        raise CheckpointLockedError(
+            f"could not take the lock {self.path}: another process keeps taking it",
+            path=self.path,
+        )
+
+    def release(self) -> None:
+        if not self._held:
+            return
+        self._held = False
+        owner = self._owner()
+        if owner and owner.get("token") == self._token:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+
+class CheckpointManager:
+    """Saves numbered checkpoints of a :class:`ckpt.Checkpoint` and keeps only some of them.
+
+    Args:
+        checkpoint: the :class:`ckpt.Checkpoint` to save and restore.
+        directory: where checkpoints and the ``checkpoint`` state file live.
+        max_to_keep: how many checkpoints to keep (oldest deleted first); ``None`` keeps all.
+        keep_checkpoint_every_n_hours: a checkpoint dropped from the kept set is preserved
+            (never deleted, no longer listed) if it is at least this many hours newer than the
+            last preserved one.
+        checkpoint_name: the prefix's base name: checkpoints are ``directory/<name>-<N>``.
+        step_counter: a variable (or anything with ``numpy()``) giving the current step;
+            required with ``checkpoint_interval``.
+        checkpoint_interval: save only when at least this many steps passed since the last save.
+        init_fn: called by :meth:`restore_or_initialize` when there is no checkpoint.
+        last_checkpoint_step: the step of the last save, the start for ``checkpoint_interval``.
+
+    A new manager on a directory that has a state file picks up its checkpoints, timestamps
+    and ``last_preserved_timestamp``. It locks a local directory until :meth:`close` (also
+    called by ``with`` and at interpreter exit).
+
+    Raises:
+        InvalidTensorError: ``max_to_keep`` is not positive, or ``checkpoint_interval`` is
+            given without ``step_counter``.
+        CheckpointLockedError: another open manager holds the directory.
+    """
+
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        directory: str | os.PathLike[str],
+        max_to_keep: int | None = 5,
+        *,
+        keep_checkpoint_every_n_hours: float | None = None,
+        checkpoint_name: str = "ckpt",
+        step_counter: Any = None,
+        checkpoint_interval: int | None = None,
+        init_fn: Callable[[], object] | None = None,
+        last_checkpoint_step: int | None = None,
+    ) -> None:
+        if max_to_keep is not None and max_to_keep <= 0:
+            raise InvalidTensorError(
+                f"Expected a positive integer or `None` for `max_to_keep`, got {max_to_keep}."
+            )
+        if checkpoint_interval is not None and step_counter is None:
+            raise InvalidTensorError(
+                "`step_counter` should be passed if `checkpoint_interval` is not None."
+            )
+        self._checkpoint = checkpoint
+        self._max_to_keep = max_to_keep
+        self._keep_every_n_hours = keep_checkpoint_every_n_hours
+        self._directory = storage.normalize(directory)
+        self._prefix = storage.join(self._directory, checkpoint_name)
+        self._init_fn = init_fn
+        self._step_counter = step_counter
+        self._checkpoint_interval = checkpoint_interval
+        self._last_checkpoint_step = last_checkpoint_step
+        self.skipped: list[SkippedCheckpoint] = []
+        """Checkpoints the last :meth:`restore_latest` passed over, newest first."""
+        self.restore_status: Status | None = None
+        """The status of the last restore made by this manager, for assertions."""
+
+        # Taken by the first save, so jobs that only restore (evaluation) are never refused.
+        self._lock: _DirectoryLock | None = None
+        if not storage.is_url(self._directory):
+            self._lock = _DirectoryLock(self._directory)
+        self._closed = False
+        self._recover()
+
+    def _recover(self) -> None:
+        """TF's recovery of the kept list from the state file (plus: drop missing checkpoints)."""
+        state = get_checkpoint_state(self._directory)
+        clock = _now()
+        self._maybe_delete: OrderedDict[str, float] = OrderedDict()
+        if state is None:
+            self._latest_checkpoint: str | None = None
+            # As TF: slightly in the past, so a quickly re-created manager does not race.
+            self._last_preserved_timestamp = clock - 1.0
+            return
+        self._last_preserved_timestamp = state.last_preserved_timestamp
+        if clock < self._last_preserved_timestamp:
+            # The clock went backwards; never let that delete old checkpoints.
+            self._last_preserved_timestamp = clock
+        paths = state.all_model_checkpoint_paths
+        timestamps = state.all_model_checkpoint_timestamps or [
+            self._last_preserved_timestamp
+        ] * len(paths)
+        for path, stamp in zip(paths, timestamps, strict=False):
+            stamp = min(stamp, clock)
+            if stamp > self._last_preserved_timestamp and checkpoint_exists(path):
+                self._maybe_delete[path] = stamp
+        latest: str | None = state.model_checkpoint_path
+        if latest is None or not checkpoint_exists(latest):
+            latest = next(reversed(self._maybe_delete), None)
+        self._latest_checkpoint = latest
+
+    # --- properties -----------------------------------------------------------------------
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        """The managed :class:`ckpt.Checkpoint`."""
+        return self._checkpoint
+
+    @property
+    def directory(self) -> str:
+        """The directory the checkpoints and the state file are in."""
+        return self._directory
+
+    @property
+    def checkpoint_interval(self) -> int | None:
+        """The minimum number of steps between saves, or ``None``."""
+        return self._checkpoint_interval
+
+    @property
+    def latest_checkpoint(self) -> str | None:
+        """The prefix of the newest checkpoint, or ``None``."""
+        return self._latest_checkpoint
+
+    @property
+    def checkpoints(self) -> list[str]:
+        """The kept checkpoints' prefixes, oldest first (preserved ones are not listed)."""
+        return list(self._maybe_delete)
+
+    # --- saving ---------------------------------------------------------------------------
+
+    def save(
+        self,
+        checkpoint_number: Any = None,
+        check_interval: bool = True,
+        *,
+        options: CheckpointOptions | None = None,
+    ) -> str | None:
+        """Save a new checkpoint, record it, and apply the retention rules.
+
+        Args:
+            checkpoint_number: the number in the prefix (an int or integer variable); by
+                default the checkpoint's ``save_counter`` after incrementing it (which is
+                incremented either way).
+            check_interval: with ``checkpoint_interval``, save only if that many steps passed
+                since the last save; if false, save unless this step was already saved.
+            options: e.g. ``CheckpointOptions(sync=True)`` to fsync the checkpoint and the
+                state file.
+
+        Returns:
+            The new checkpoint's prefix, or ``None`` if the interval said not to save.
+        """
+        if self._closed:
+            raise CheckpointError(
+                f"this CheckpointManager for {self._directory} is closed", path=self._directory
+            )
+        if self._lock is not None and not self._lock._held:
+            # Become the directory's only writer, then re-read what earlier writers left (a
+            # directory still without a state file keeps the state this manager started with).
+            self._lock.acquire()
+            atexit.register(self.close)
+            if get_checkpoint_state(self._directory) is not None:
+                self._recover()
+        if self._checkpoint_interval is not None:
+            step = _evaluate(self._step_counter)
+            if self._last_checkpoint_step is not None:
+                if step == self._last_checkpoint_step:
+                    return None
+                if check_interval and step < self._last_checkpoint_step + self._checkpoint_interval:
+                    return None
+            self._last_checkpoint_step = step
+        options = options or CheckpointOptions()
+        counter = self._checkpoint.save_counter
+        counter.assign(counter.numpy() + 1)
+        number = _evaluate(counter if checkpoint_number is None else checkpoint_number)
+        path = self._checkpoint.write(f"{self._prefix}-{number}", options=options)
+
+        stamp = _now()
+        self._maybe_delete.pop(path, None)
+        self._maybe_delete[path] = stamp
+        self._latest_checkpoint = path
+        dropped = self._sweep()
+        update_checkpoint_state(
+            self._directory,
+            path,
+            list(self._maybe_delete),
+            all_model_checkpoint_timestamps=list(self._maybe_delete.values()),
+            last_preserved_timestamp=self._last_preserved_timestamp,
+            sync=options.sync,
+        )
+        for prefix in dropped:  # only now that the new state is committed
+            _delete_checkpoint_files(prefix)
+        return path
+
+    def _sweep(self) -> list[str]:
+        """Drop checkpoints beyond ``max_to_keep`` (TF's rules); return those to delete."""
+        dropped: list[str] = []
+        if not self._max_to_keep:
+            return dropped
+        while len(self._maybe_delete) > self._max_to_keep:
+            path, stamp = self._maybe_delete.popitem(last=False)
+            # A preserved checkpoint is kept on disk but no longer listed, as in TF.
+            if (
+                self._keep_every_n_hours
+                and stamp - self._keep_every_n_hours * 3600.0 >= self._last_preserved_timestamp
+            ):
+                self._last_preserved_timestamp = stamp
+                continue
+            dropped.append(path)
+        return dropped
+
+    # --- restoring ------------------------------------------------------------------------
+
+    def _candidates(self) -> list[str]:
+        """Checkpoints to try, newest first: the latest, then the kept list backwards."""
+        order = [self._latest_checkpoint] if self._latest_checkpoint else []
+        order += [p for p in reversed(self._maybe_delete) if p not in order]
+        return order
+
+    def restore_latest(
+        self, *, fallback: bool = True, options: CheckpointOptions | None = None
+    ) -> str | None:
+        """Restore the newest intact checkpoint; return its prefix, or ``None`` if there is none.
+
+        With ``fallback`` (the default), each candidate, newest first, is checked first: every
+        tensor's checksum is verified and every data file must be present. A damaged or
+        incomplete one is recorded in :attr:`skipped` (prefix, reason, error) and the next
+        older one is tried. Without ``fallback`` the latest is restored as TF does, unchecked.
+        The restore's status is kept in :attr:`restore_status`.
+
+        Raises:
+            CorruptCheckpointError: there are checkpoints but none of them is intact.
+        """
+        self.skipped = []
+        self.restore_status = None
+        candidates = self._candidates()
+        if not candidates:
+            return None
+        if not fallback:
+            return self._restore(candidates[0], options)
+        for path in candidates:
+            try:
+                with CheckpointReader(path) as reader:
+                    reader.verify()
+            except (CheckpointError, OSError) as exc:
+                self.skipped.append(SkippedCheckpoint(path, _reason(exc), exc))
+                continue
+            return self._restore(path, options)
+        listing = "; ".join(f"{s.path}: {s.reason}" for s in self.skipped)
+        raise CorruptCheckpointError(
+            f"no intact checkpoint in {self._directory} (skipped {listing})",
+            path=self._directory,
+        )
+
+    def _restore(self, path: str, options: CheckpointOptions | None) -> str:
+        self.restore_status = self._checkpoint.restore(path, options=options)
+        if self._checkpoint_interval is not None:
+            self._last_checkpoint_step = _evaluate(self._step_counter)
+        return path
+
+    def restore_or_initialize(
+        self, *, fallback: bool = True, options: CheckpointOptions | None = None
+    ) -> str | None:
+        """Restore the latest checkpoint, or call ``init_fn`` when there is none.
+
+        Returns the restored prefix, or ``None`` if there was nothing to restore. With
+        ``fallback`` (the default), a damaged latest checkpoint is skipped in favour of the
+        newest intact one, as in :meth:`restore_latest`; if none is intact that raises
+        :class:`~ckpt.errors.CorruptCheckpointError` rather than silently starting over.
+        """
+        path = self.restore_latest(fallback=fallback, options=options)
+        if path is None and self._init_fn is not None:
+            self._init_fn()
+        return path
+
+    # --- lifetime -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the directory lock (idempotent); the manager can no longer save."""
+        self._closed = True
+        if self._lock is not None and self._lock._held:
+            self._lock.release()
+            atexit.unregister(self.close)
+
+    def __enter__(self) -> CheckpointManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"<ckpt.CheckpointManager {self._directory!r} latest={self._latest_checkpoint!r} "
+            f"kept={len(self._maybe_delete)}>"
+        )
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, CheckpointNotFoundError | FileNotFoundError):
+        kind = "missing file"
+    elif isinstance(exc, CorruptCheckpointError):
+        kind = "corrupt"
+    else:
+        kind = "unreadable"
+    return f"{kind}: {exc}"
+
+
+def _delete_checkpoint_files(prefix: str) -> None:
+    """Delete ``prefix.index`` then its data shards (TF's globs)."""
+    storage.delete(naming.index_filename(prefix))
+    for path in storage.glob(glob.escape(prefix) + ".data-?????-of-?????"):
+        storage.delete(path)
