@@ -145,7 +145,9 @@ def update_checkpoint_state(
         return path
     if directory:
         os.makedirs(directory, exist_ok=True)
-    temp = f"{path}{naming.TEMP_MARKER}{secrets.randbits(63)}"
+    tag = f"{naming.TEMP_MARKER}{secrets.randbits(63)}"
+    temp = f"{path}{tag}"
+    naming.register_temp(tag, path)
     try:
         with open(temp, "w", encoding="utf-8") as f:
             f.write(text)
@@ -159,6 +161,8 @@ def update_checkpoint_state(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise
+    finally:
+        naming.unregister_temp(tag)
     return path
 
 

@@ -18,10 +18,18 @@ Differences from TF, all on the side of safety:
 * :meth:`CheckpointManager.restore_latest` (and :meth:`~CheckpointManager.restore_or_initialize`)
   verify the checksums of the latest checkpoint before restoring it and fall back to the newest
   intact one; what was skipped, and why, is in :attr:`CheckpointManager.skipped`.
-* A local directory is locked by an exclusive lock file while a manager is open (see
-  :meth:`CheckpointManager.close`); a second manager on it raises
-  :class:`~ckpt.errors.CheckpointLockedError`. A lock left by a dead process on the same host is
-  taken over. Directories given as URLs are not locked.
+* A local directory is locked by an exclusive lock file from a manager's first save until
+  :meth:`CheckpointManager.close`; a second manager saving to it raises
+  :class:`~ckpt.errors.CheckpointLockedError` (managers that only restore never lock). A lock
+  left by a dead process on the same host is taken over. Directories given as URLs are not locked.
+* After each save (once the new checkpoint and the state file are committed) the leftovers of
+  interrupted saves in a local directory are deleted: every ``*.tempstate<digits>`` file that
+  is not being written by a save in progress in this process (readers never look at those),
+  and ``<checkpoint_name>-<N>.data-*`` files whose ``.index`` is missing (an interrupted save
+  or deletion) unless ``<checkpoint_name>-<N>`` is one of the manager's checkpoints. Only files
+  last modified before this manager took the directory's lock are leftovers: anything newer
+  belongs to a writer that is still running. Complete
+  checkpoints (with an ``.index``) that the manager no longer lists are never touched.
 """
 
 from __future__ import annotations
@@ -30,7 +38,9 @@ import atexit
 import contextlib
 import glob
 import json
+import math
 import os
+import re
 import secrets
 import socket
 import time
@@ -61,10 +71,17 @@ if TYPE_CHECKING:
 
     from ckpt.checkpoint.checkpoint import Checkpoint
 
-__all__ = ["LOCK_FILENAME", "CheckpointManager", "SkippedCheckpoint"]
+__all__ = ["LOCK_FILENAME", "METRICS_FILENAME", "CheckpointManager", "SkippedCheckpoint"]
 
 LOCK_FILENAME = ".ckpt-manager.lock"
 """Name of the lock file a manager holds in its (local) directory while it is open."""
+
+METRICS_FILENAME = "checkpoint.metrics.json"
+"""Name of the sidecar file recording the metrics given to :meth:`CheckpointManager.save`."""
+
+_TEMP_RE = re.compile(re.escape(naming.TEMP_MARKER) + r"\d+$")
+_STATE_TEMP = "checkpoint" + naming.TEMP_MARKER
+_DATA_RE = re.compile(r"(.+)\.data-\d{5}-of-\d{5}")
 
 
 def _now() -> float:
@@ -192,6 +209,25 @@ class CheckpointManager:
         checkpoint_interval: save only when at least this many steps passed since the last save.
         init_fn: called by :meth:`restore_or_initialize` when there is no checkpoint.
         last_checkpoint_step: the step of the last save, the start for ``checkpoint_interval``.
+        keep_every_k_steps: checkpoints whose number is a multiple of this are kept forever
+            (never deleted; like ``keep_checkpoint_every_n_hours``, no longer listed in the
+            state file once they leave the newest ``max_to_keep``).
+        keep_best: also keep the this-many best checkpoints by the ``metric`` given to
+            :meth:`save`, in addition to the newest ``max_to_keep``.
+        mode: ``"min"`` (the default; lower is better, e.g. a loss) or ``"max"``.
+
+    Retention: a checkpoint leaving the newest ``max_to_keep`` (the ones listed in the state
+    file, as in TF) is deleted unless one of the rules keeps it: it is preserved by
+    ``keep_checkpoint_every_n_hours`` (TF's rule, forever), its number is a multiple of
+    ``keep_every_k_steps`` (forever), or it is among the ``keep_best`` best by metric (for as
+    long as it stays among them: when better checkpoints arrive, it is deleted then). The best
+    are chosen among all existing checkpoints saved with a metric, including the recent and the
+    forever-kept ones (ties go to the older checkpoint); checkpoints saved without a metric are
+    never among them. Checkpoints kept by these rules are not listed in the state file, so
+    :meth:`restore_latest` never falls back to them; :attr:`metrics` and
+    :attr:`best_checkpoints` name them. The metrics (and which checkpoints TF's hour rule
+    preserved) are kept in ``checkpoint.metrics.json`` next to the state file, written
+    atomically just before it, so a new manager recovers them; TF ignores that file.
 
     A new manager on a directory that has a state file picks up its checkpoints, timestamps
     and ``last_preserved_timestamp``. It locks a local directory until :meth:`close` (also
@@ -215,6 +251,9 @@ class CheckpointManager:
         checkpoint_interval: int | None = None,
         init_fn: Callable[[], object] | None = None,
         last_checkpoint_step: int | None = None,
+        keep_every_k_steps: int | None = None,
+        keep_best: int | None = None,
+        mode: str = "min",
     ) -> None:
         if max_to_keep is not None and max_to_keep <= 0:
             raise InvalidTensorError(
@@ -224,6 +263,16 @@ class CheckpointManager:
             raise InvalidTensorError(
                 "`step_counter` should be passed if `checkpoint_interval` is not None."
             )
+        for name, value in (("keep_every_k_steps", keep_every_k_steps), ("keep_best", keep_best)):
+            if value is not None and (isinstance(value, bool) or value <= 0):
+                raise InvalidTensorError(
+                    f"Expected a positive integer or `None` for `{name}`, got {value!r}."
+                )
+        if mode not in ("min", "max"):
+            raise InvalidTensorError(f'`mode` must be "min" or "max", got {mode!r}.')
+        self._keep_every_k_steps = keep_every_k_steps
+        self._keep_best = keep_best
+        self._mode = mode
         self._checkpoint = checkpoint
         self._max_to_keep = max_to_keep
         self._keep_every_n_hours = keep_checkpoint_every_n_hours
@@ -247,6 +296,7 @@ class CheckpointManager:
 
     def _recover(self) -> None:
         """TF's recovery of the kept list from the state file (plus: drop missing checkpoints)."""
+        self._recover_metrics()
         state = get_checkpoint_state(self._directory)
         clock = _now()
         self._maybe_delete: OrderedDict[str, float] = OrderedDict()
@@ -271,6 +321,99 @@ class CheckpointManager:
         if latest is None or not checkpoint_exists(latest):
             latest = next(reversed(self._maybe_delete), None)
         self._latest_checkpoint = latest
+
+    def _metrics_path(self) -> str:
+        return storage.join(self._directory, METRICS_FILENAME)
+
+    def _relative(self, path: str) -> str:
+        base = self._directory.rstrip("/" if storage.is_url(self._directory) else os.sep)
+        if base:
+            for sep in {"/", os.sep}:
+                if path.startswith(base + sep):
+                    return path[len(base) + 1 :]
+        return path
+
+    def _resolve(self, name: str) -> str:
+        if storage.is_url(name) or os.path.isabs(name) or not self._directory:
+            return name
+        return storage.join(self._directory, name)
+
+    def _recover_metrics(self) -> None:
+        """Read the metrics sidecar; forget checkpoints that no longer exist."""
+        self._metrics: dict[str, float] = {}
+        self._preserved: set[str] = set()
+        path = self._metrics_path()
+        try:
+            raw = storage.read_bytes(path, 64 << 20)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            self._has_sidecar = False
+            return
+        self._has_sidecar = True
+        try:
+            data = json.loads(raw.decode("utf-8"))
+            metrics = {str(k): float(v) for k, v in data.get("metrics", {}).items()}
+            preserved = {str(k) for k in data.get("preserved", [])}
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise CorruptCheckpointError(
+                f"{path} is not a valid checkpoint metrics file: {exc}", path=path
+            ) from None
+        for name, value in metrics.items():
+            prefix = self._resolve(name)
+            if checkpoint_exists(prefix):
+                self._metrics[prefix] = value
+                if name in preserved:
+                    self._preserved.add(prefix)
+
+    def _write_metrics(self, sync: bool) -> None:
+        """Replace the sidecar atomically (temporary file, then rename)."""
+        self._preserved &= set(self._metrics)
+        data = {
+            "mode": self._mode,
+            "metrics": {self._relative(p): v for p, v in self._metrics.items()},
+            "preserved": sorted(self._relative(p) for p in self._preserved),
+        }
+        raw = (json.dumps(data, indent=1, sort_keys=True) + "\n").encode("utf-8")
+        path = self._metrics_path()
+        self._has_sidecar = True
+        if storage.is_url(path):
+            storage.write_bytes(path, raw)
+            return
+        tag = f"{naming.TEMP_MARKER}{secrets.randbits(63)}"
+        temp = path + tag
+        naming.register_temp(tag, path)
+        try:
+            with open(temp, "wb") as f:
+                f.write(raw)
+                if sync:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+        finally:
+            naming.unregister_temp(tag)
+
+    def _number(self, path: str) -> int | None:
+        head, _, tail = path.rpartition("-")
+        return int(tail) if head == self._prefix and tail.isdigit() else None
+
+    def _kept_forever(self, path: str) -> bool:
+        if path in self._preserved:
+            return True
+        if self._keep_every_k_steps is None:
+            return False
+        number = self._number(path)
+        return number is not None and number % self._keep_every_k_steps == 0
+
+    def _best(self) -> list[str]:
+        """The ``keep_best`` best checkpoints by metric, best first (ties: older first)."""
+        if not self._keep_best:
+            return []
+        sign = 1.0 if self._mode == "min" else -1.0
+        order = sorted(self._metrics, key=lambda p: sign * self._metrics[p])
+        return order[: self._keep_best]
 
     # --- properties -----------------------------------------------------------------------
 
@@ -299,6 +442,16 @@ class CheckpointManager:
         """The kept checkpoints' prefixes, oldest first (preserved ones are not listed)."""
         return list(self._maybe_delete)
 
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The metric of each existing checkpoint saved with one, by prefix."""
+        return dict(self._metrics)
+
+    @property
+    def best_checkpoints(self) -> list[str]:
+        """The ``keep_best`` best checkpoints by metric, best first (empty without it)."""
+        return self._best()
+
     # --- saving ---------------------------------------------------------------------------
 
     def save(
@@ -307,6 +460,7 @@ class CheckpointManager:
         check_interval: bool = True,
         *,
         options: CheckpointOptions | None = None,
+        metric: Any = None,
     ) -> str | None:
         """Save a new checkpoint, record it, and apply the retention rules.
 
@@ -318,6 +472,8 @@ class CheckpointManager:
                 since the last save; if false, save unless this step was already saved.
             options: e.g. ``CheckpointOptions(sync=True)`` to fsync the checkpoint and the
                 state file.
+            metric: a finite number (or scalar variable) ranking this checkpoint for
+                ``keep_best``; recorded in ``checkpoint.metrics.json``.
 
         Returns:
             The new checkpoint's prefix, or ``None`` if the interval said not to save.
@@ -330,6 +486,7 @@ class CheckpointManager:
             # Become the directory's only writer, then re-read what earlier writers left (a
             # directory still without a state file keeps the state this manager started with).
             self._lock.acquire()
+            self._writer_since = time.time()
             atexit.register(self.close)
             if get_checkpoint_state(self._directory) is not None:
                 self._recover()
@@ -341,6 +498,11 @@ class CheckpointManager:
                 if check_interval and step < self._last_checkpoint_step + self._checkpoint_interval:
                     return None
             self._last_checkpoint_step = step
+        value: float | None = None
+        if metric is not None:
+            value = float(np.asarray(metric.numpy() if hasattr(metric, "numpy") else metric))
+            if not math.isfinite(value):
+                raise InvalidTensorError(f"`metric` must be a finite number, got {value}.")
         options = options or CheckpointOptions()
         counter = self._checkpoint.save_counter
         counter.assign(counter.numpy() + 1)
@@ -351,7 +513,14 @@ class CheckpointManager:
         self._maybe_delete.pop(path, None)
         self._maybe_delete[path] = stamp
         self._latest_checkpoint = path
+        self._preserved.discard(path)
+        if value is None:
+            self._metrics.pop(path, None)
+        else:
+            self._metrics[path] = value
         dropped = self._sweep()
+        if self._metrics or self._has_sidecar:
+            self._write_metrics(options.sync)
         update_checkpoint_state(
             self._directory,
             path,
@@ -362,24 +531,73 @@ class CheckpointManager:
         )
         for prefix in dropped:  # only now that the new state is committed
             _delete_checkpoint_files(prefix)
+        self._clean_leftovers()
         return path
 
     def _sweep(self) -> list[str]:
-        """Drop checkpoints beyond ``max_to_keep`` (TF's rules); return those to delete."""
-        dropped: list[str] = []
-        if not self._max_to_keep:
-            return dropped
-        while len(self._maybe_delete) > self._max_to_keep:
-            path, stamp = self._maybe_delete.popitem(last=False)
-            # A preserved checkpoint is kept on disk but no longer listed, as in TF.
-            if (
-                self._keep_every_n_hours
-                and stamp - self._keep_every_n_hours * 3600.0 >= self._last_preserved_timestamp
-            ):
-                self._last_preserved_timestamp = stamp
-                continue
-            dropped.append(path)
+        """Apply the retention rules (see the class docstring); return the prefixes to delete."""
+        left: list[str] = []
+        if self._max_to_keep:
+            while len(self._maybe_delete) > self._max_to_keep:
+                path, stamp = self._maybe_delete.popitem(last=False)
+                # A preserved checkpoint is kept on disk but no longer listed, as in TF.
+                if (
+                    self._keep_every_n_hours
+                    and stamp - self._keep_every_n_hours * 3600.0 >= self._last_preserved_timestamp
+                ):
+                    self._last_preserved_timestamp = stamp
+                    self._preserved.add(path)
+                    continue
+                left.append(path)
+        # Checkpoints held only by keep_best may have been displaced by the new one.
+        left += [p for p in self._metrics if p not in self._maybe_delete and p not in left]
+        best = set(self._best())
+        dropped = [p for p in left if p not in best and not self._kept_forever(p)]
+        for path in dropped:
+            self._metrics.pop(path, None)
         return dropped
+
+    def _clean_leftovers(self) -> None:
+        """Delete temporary files and index-less data files of interrupted saves (local only)."""
+        directory = self._directory or "."
+        if storage.is_url(directory):
+            return
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            return
+        active = naming.active_temps()
+        busy = set(active.values())
+        keep = set(self._maybe_delete) | set(self._metrics) | busy
+        if self._latest_checkpoint:
+            keep.add(self._latest_checkpoint)
+        base = os.path.basename(self._prefix)
+        since = getattr(self, "_writer_since", None)
+        for name in names:
+            path = os.path.join(self._directory, name) if self._directory else name
+            try:
+                if since is None or os.stat(path).st_mtime >= since:
+                    continue  # written since this manager became the writer: not a leftover
+            except OSError:
+                continue
+            temp = _TEMP_RE.search(name)
+            if temp is not None or name.startswith(_STATE_TEMP):
+                if temp is not None and temp.group(0) in active:
+                    continue  # a save in progress in this process
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                continue
+            data = _DATA_RE.fullmatch(name)
+            if data is None:
+                continue
+            head, _, number = data.group(1).rpartition("-")
+            if head != base or not number.isdigit():
+                continue
+            prefix = path[: -len(name)] + data.group(1)
+            if prefix in keep or os.path.exists(naming.index_filename(prefix)):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
     # --- restoring ------------------------------------------------------------------------
 

@@ -143,6 +143,7 @@ class BundleWriter:
         if directory:
             os.makedirs(directory, exist_ok=True)
         self._tag = f"{naming.TEMP_MARKER}{secrets.randbits(63)}"
+        naming.register_temp(self._tag, self.prefix)
         self._entries: dict[bytes, Any] = {}
         self._sliced: dict[bytes, _SlicedTensor] = {}
         self._files: list[IO[bytes]] = []
@@ -352,6 +353,7 @@ class BundleWriter:
             raise
         self._done = True
         self._stop_pool()
+        naming.unregister_temp(self._tag)
         return self.prefix
 
     def _finish_remote(self) -> str:
@@ -372,6 +374,7 @@ class BundleWriter:
             raise
         self._done = True
         self._stop_pool()
+        naming.unregister_temp(self._tag)
         return self.prefix
 
     def _stop_pool(self) -> None:
@@ -383,6 +386,7 @@ class BundleWriter:
         """Discard everything written so far; the prefix is left as it was."""
         self._done = True
         self._stop_pool()
+        naming.unregister_temp(self._tag)
         if self._remote:
             for f in self._files:
                 storage.discard(f)

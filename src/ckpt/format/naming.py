@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import glob
+import threading
 
 from ckpt.format import storage
 
 INDEX_SUFFIX = ".index"
 TEMP_MARKER = ".tempstate"  # TF's own marker for files still being written
+
+_active_lock = threading.Lock()
+_active_tags: dict[str, str] = {}  # temp tag -> prefix (or file) of a write in progress here
+
+
+def register_temp(tag: str, target: str) -> None:
+    """Record that this process is writing temporary files ending in ``tag`` for ``target``."""
+    with _active_lock:
+        _active_tags[tag] = target
+
+
+def unregister_temp(tag: str) -> None:
+    with _active_lock:
+        _active_tags.pop(tag, None)
+
+
+def active_temps() -> dict[str, str]:
+    """The temp tags (``.tempstate<digits>``) of writes in progress in this process, by target."""
+    with _active_lock:
+        return dict(_active_tags)
 
 
 def index_filename(prefix: str) -> str:
