@@ -261,6 +261,20 @@ def test_fallback_past_corrupt_and_missing(tmp_path: Path) -> None:
             m.restore_latest(fallback=False)
 
 
+@pytest.mark.parametrize("damage", ["truncated data", "truncated index"])
+def test_fallback_past_a_truncated_newest(tmp_path: Path, damage: str) -> None:
+    paths = three_saves(tmp_path)
+    target = Path(paths[2] + (".data-00000-of-00001" if damage == "truncated data" else ".index"))
+    data = target.read_bytes()
+    target.write_bytes(data[: len(data) // 2])
+    c, v = make()
+    with CheckpointManager(c, tmp_path) as m:
+        assert m.restore_or_initialize() == paths[1]
+        assert [s.path for s in m.skipped] == [paths[2]]
+        assert isinstance(m.skipped[0].error, CorruptCheckpointError)
+    np.testing.assert_array_equal(v.numpy(), [1.0, 1.0])  # the second save's values
+
+
 def test_fallback_with_nothing_intact_raises(tmp_path: Path) -> None:
     paths = three_saves(tmp_path)
     for p in paths:

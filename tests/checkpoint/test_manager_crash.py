@@ -76,12 +76,15 @@ def check_directory(directory: Path) -> int:
     return step
 
 
+KILLS = 30  # the issue asks for at least 30 kills across the suite
+
+
 def test_kill_9_during_saves(tmp_path: Path) -> None:
     rng = random.Random(20240607)
-    deadline = time.monotonic() + 20.0
+    deadline = time.monotonic() + 90.0
     last_step = 0
     dirty = 0
-    for _ in range(8):
+    for _ in range(KILLS):
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD, str(tmp_path)],
             stdout=subprocess.PIPE,
@@ -124,4 +127,5 @@ def test_kill_9_during_saves(tmp_path: Path) -> None:
     # Checkpoints at multiples of 7 survive every crash.
     for n in range(7, last_step - 3, 7):
         assert (tmp_path / f"ckpt-{n}.index").exists()
-    print(f"{dirty} of 8 kills left leftovers behind")
+    assert dirty > 0, "no kill landed mid-save: the test did not exercise recovery"
+    print(f"{dirty} of {KILLS} kills left leftovers behind")
