@@ -92,7 +92,7 @@ def main() -> int:
             dirty += leftovers(directory) > 0
             try:
                 check(directory)
-            except Exception as exc:  # noqa: BLE001 - count and report every failure
+            except Exception as exc:  # count and report every failure
                 failures += 1
                 print(f"FAILED after kill: {exc}", file=sys.stderr)
     elapsed = time.monotonic() - start
