@@ -8,11 +8,12 @@ to the dependencies by name and return a status.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ckpt.checkpoint.async_save import AsyncSaver
 from ckpt.checkpoint.saver import CheckpointableSaver, CheckpointOptions, Status
 from ckpt.checkpoint_management import update_checkpoint_state
 from ckpt.errors import InvalidTensorError
@@ -47,9 +48,11 @@ class Checkpoint(AutoTrackable):
     _ckpt_saver: CheckpointableSaver
     _ckpt_root: Any
     _ckpt_keyword_names: list[str]
+    _ckpt_async: AsyncSaver | None
 
     def __init__(self, root: Any = None, **dependencies: Any) -> None:
         object.__setattr__(self, "_ckpt_saver", CheckpointableSaver(self))
+        object.__setattr__(self, "_ckpt_async", None)
         object.__setattr__(self, "_ckpt_root", root)
         # TF sorts the keyword dependencies by name (and lists ``root`` among them).
         names = sorted([*dependencies, *(["root"] if root is not None else [])])
@@ -123,10 +126,48 @@ class Checkpoint(AutoTrackable):
             self._track(_SAVE_COUNTER, counter)
         return counter
 
+    def sync(self) -> None:
+        """Wait until a pending asynchronous save is written (and its state file updated).
+
+        Returns at once when there is none (every synchronous save is complete on return).
+
+        Raises:
+            CheckpointError: the pending (or an earlier, unreported) asynchronous save failed;
+                the original exception is its ``__cause__``.
+        """
+        if self._ckpt_async is not None:
+            self._ckpt_async.wait()
+
+    def _save_async(
+        self, prefix: str, options: CheckpointOptions, after: Callable[[str], None] | None
+    ) -> str:
+        """Snapshot the values now; write them, then call ``after(prefix)``, in the background."""
+        saver = self._ckpt_async
+        if saver is None:
+            saver = AsyncSaver()
+            object.__setattr__(self, "_ckpt_async", saver)
+        saver.wait()
+        snapshot = self._ckpt_saver._snapshot()
+
+        def job() -> None:
+            snapshot.write(prefix, options)
+            if after is not None:
+                after(prefix)
+
+        saver.submit(prefix, job)
+        return prefix
+
     def write(
         self, file_prefix: str | os.PathLike[str], *, options: CheckpointOptions | None = None
     ) -> str:
-        """Write exactly ``file_prefix``: no counter increment, no state file. Returns it."""
+        """Write exactly ``file_prefix``: no counter increment, no state file. Returns it.
+
+        With ``CheckpointOptions(enable_async=True)`` the values are copied before this returns
+        and written in the background (see :meth:`sync`).
+        """
+        self.sync()
+        if options is not None and options.enable_async:
+            return self._save_async(os.fspath(file_prefix), options, None)
         return self._ckpt_saver.save(file_prefix, options=options)
 
     def save(
@@ -134,20 +175,25 @@ class Checkpoint(AutoTrackable):
     ) -> str:
         """Increment ``save_counter``, write ``file_prefix-<counter>``, update the state file.
 
-        Returns the checkpoint's prefix (e.g. ``runs/exp/ckpt-3``).
+        Returns the checkpoint's prefix (e.g. ``runs/exp/ckpt-3``). With
+        ``CheckpointOptions(enable_async=True)`` the values are copied before this returns;
+        the checkpoint and then the state file are written in the background (see :meth:`sync`).
         """
+        self.sync()
         counter = self.save_counter
         counter.assign(counter.numpy() + 1)
         prefix = f"{storage.normalize(file_prefix)}-{int(counter.numpy())}"
+        if options is not None and options.enable_async:
+            return self._save_async(prefix, options, _record_state)
         path = self._ckpt_saver.save(prefix, options=options)
-        directory = storage.dirname(path) or "."
-        update_checkpoint_state(directory, path, [path])
+        _record_state(path)
         return path
 
     def read(
         self, save_path: str | os.PathLike[str] | None, *, options: CheckpointOptions | None = None
     ) -> Status:
         """Restore from ``save_path`` (no ``save_counter`` handling); return the status."""
+        self.sync()
         return self._ckpt_saver.restore(save_path, options=options)
 
     def restore(
@@ -158,6 +204,7 @@ class Checkpoint(AutoTrackable):
         ``save_counter`` is created first, so it is restored too when the checkpoint has one.
         ``None`` restores nothing and returns a status whose assertions all fail.
         """
+        self.sync()
         if save_path is None:
             return self._ckpt_saver.restore(None)
         # Created first so it is matched like any dependency; optional for name-based restores.
@@ -166,3 +213,9 @@ class Checkpoint(AutoTrackable):
     def __repr__(self) -> str:
         names = ", ".join(self._trackable_children())
         return f"<ckpt.Checkpoint {names}>"
+
+
+def _record_state(path: str) -> None:
+    """``Checkpoint.save``'s state file update: the new checkpoint is the only one listed."""
+    directory = storage.dirname(path) or "."
+    update_checkpoint_state(directory, path, [path])

@@ -475,6 +475,12 @@ class CheckpointManager:
             metric: a finite number (or scalar variable) ranking this checkpoint for
                 ``keep_best``; recorded in ``checkpoint.metrics.json``.
 
+        With ``CheckpointOptions(enable_async=True)`` the values are copied before this
+        returns; the checkpoint is written in the background and only then is it recorded
+        (:attr:`latest_checkpoint`, :attr:`checkpoints`, the state file, retention deletions).
+        ``manager.checkpoint.sync()`` waits for that; the next save, and the restore methods,
+        wait for it first. A failed background save raises on that next call.
+
         Returns:
             The new checkpoint's prefix, or ``None`` if the interval said not to save.
         """
@@ -482,6 +488,7 @@ class CheckpointManager:
             raise CheckpointError(
                 f"this CheckpointManager for {self._directory} is closed", path=self._directory
             )
+        self._checkpoint.sync()  # a pending asynchronous save is recorded first
         if self._lock is not None and not self._lock._held:
             # Become the directory's only writer, then re-read what earlier writers left (a
             # directory still without a state file keeps the state this manager started with).
@@ -507,9 +514,22 @@ class CheckpointManager:
         counter = self._checkpoint.save_counter
         counter.assign(counter.numpy() + 1)
         number = _evaluate(counter if checkpoint_number is None else checkpoint_number)
-        path = self._checkpoint.write(f"{self._prefix}-{number}", options=options)
+        prefix = f"{self._prefix}-{number}"
+        if options.enable_async:
+            # Values are copied now; the write, then the bookkeeping below, run in the
+            # checkpoint's background job (a failed write leaves the manager's state untouched).
+            stamp = _now()
+            return self._checkpoint._save_async(
+                prefix, options, lambda path: self._record(path, stamp, value, options)
+            )
+        path = self._checkpoint.write(prefix, options=options)
+        self._record(path, _now(), value, options)
+        return path
 
-        stamp = _now()
+    def _record(
+        self, path: str, stamp: float, value: float | None, options: CheckpointOptions
+    ) -> None:
+        """After ``path`` is committed: list it, apply retention, update the state file."""
         self._maybe_delete.pop(path, None)
         self._maybe_delete[path] = stamp
         self._latest_checkpoint = path
@@ -532,7 +552,6 @@ class CheckpointManager:
         for prefix in dropped:  # only now that the new state is committed
             _delete_checkpoint_files(prefix)
         self._clean_leftovers()
-        return path
 
     def _sweep(self) -> list[str]:
         """Apply the retention rules (see the class docstring); return the prefixes to delete."""
@@ -621,6 +640,7 @@ class CheckpointManager:
         Raises:
             CorruptCheckpointError: there are checkpoints but none of them is intact.
         """
+        self._checkpoint.sync()
         self.skipped = []
         self.restore_status = None
         candidates = self._candidates()
@@ -666,11 +686,18 @@ class CheckpointManager:
     # --- lifetime -------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Release the directory lock (idempotent); the manager can no longer save."""
+        """Release the directory lock (idempotent); the manager can no longer save.
+
+        A pending asynchronous save is waited for first (its error, if any, is raised after
+        the lock is released).
+        """
         self._closed = True
-        if self._lock is not None and self._lock._held:
-            self._lock.release()
-            atexit.unregister(self.close)
+        try:
+            self._checkpoint.sync()
+        finally:
+            if self._lock is not None and self._lock._held:
+                self._lock.release()
+                atexit.unregister(self.close)
 
     def __enter__(self) -> CheckpointManager:
         return self

@@ -53,10 +53,35 @@ class CheckpointOptions:
             instead of raising :class:`~ckpt.errors.DtypeMismatchError`.
         sync: on save, fsync the files and directory before the commit (durable across a
             machine crash, not only a process crash).
+        enable_async: on save (``Checkpoint.save``/``write``, ``CheckpointManager.save``),
+            block the caller only while every value is copied to host memory, and write that
+            snapshot in a background thread. The next save first waits for the previous one
+            (at most one snapshot is pending: one extra copy of the model in memory). An error
+            of the background write is raised, as a :class:`~ckpt.errors.CheckpointError`
+            chaining the original, by the checkpoint's next save, write, restore, read or
+            :meth:`~ckpt.Checkpoint.sync` call; ``sync()`` waits for the pending save. The
+            ``checkpoint`` state file (and a manager's retention deletions) are updated in the
+            same background job, after the checkpoint is committed. A pending save is waited
+            for at interpreter exit.
     """
 
     allow_dtype_cast: bool = False
     sync: bool = False
+    enable_async: bool = False
+
+
+@dataclass
+class Snapshot:
+    """The values of a graph copied to host memory, in write order (object graph last)."""
+
+    tensors: list[tuple[str, Any]]
+
+    def write(self, prefix: str, options: CheckpointOptions) -> str:
+        """Write the snapshot to ``prefix`` (committed atomically); return it."""
+        with CheckpointWriter(prefix, sync=options.sync) as writer:
+            for key, value in self.tensors:
+                writer.add(key, value)
+        return prefix
 
 
 def _full_name(obj: Any) -> str:
@@ -109,6 +134,28 @@ class CheckpointableSaver:
                 keys.OBJECT_GRAPH_PROTO_KEY, np.array(proto.SerializeToString(), dtype=object)
             )
         return prefix
+
+    def _snapshot(self) -> Snapshot:
+        """Copy every value to host memory, with the serialized graph (no I/O).
+
+        Same order and keys as :meth:`_write`; writing the snapshot later gives the same files.
+        """
+        graph = walk(self._root)
+        attributes: dict[int, list[tuple[str, str, str]]] = {}
+        order = [n for n, o in enumerate(graph.objects) if not isinstance(o, PythonState)]
+        order += [n for n, o in enumerate(graph.objects) if isinstance(o, PythonState)]
+        tensors: list[tuple[str, Any]] = []
+        for node in order:
+            obj = graph.objects[node]
+            for name, value in tensors_of(obj).items():
+                key = keys.checkpoint_key(graph.paths[node], name)
+                tensors.append((key, np.array(value, copy=True)))
+                attributes.setdefault(node, []).append((name, _full_name(obj), key))
+        proto = graph.to_proto(attributes)
+        tensors.append(
+            (keys.OBJECT_GRAPH_PROTO_KEY, np.array(proto.SerializeToString(), dtype=object))
+        )
+        return Snapshot(tensors)
 
     def restore(
         self, save_path: str | os.PathLike[str] | None, *, options: CheckpointOptions | None = None
