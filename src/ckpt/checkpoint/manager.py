@@ -470,8 +470,9 @@ class CheckpointManager:
                 incremented either way).
             check_interval: with ``checkpoint_interval``, save only if that many steps passed
                 since the last save; if false, save unless this step was already saved.
-            options: e.g. ``CheckpointOptions(sync=True)`` to fsync the checkpoint and the
-                state file.
+            options: saves fsync the checkpoint's files, the state file and the directory by
+                default; ``CheckpointOptions(sync=False)`` skips that, and
+                ``enable_async=True`` writes in the background.
             metric: a finite number (or scalar variable) ranking this checkpoint for
                 ``keep_best``; recorded in ``checkpoint.metrics.json``.
 
@@ -510,7 +511,9 @@ class CheckpointManager:
             value = float(np.asarray(metric.numpy() if hasattr(metric, "numpy") else metric))
             if not math.isfinite(value):
                 raise InvalidTensorError(f"`metric` must be a finite number, got {value}.")
-        options = options or CheckpointOptions()
+        # A manager's saves are durable by default: files, then the directory, are fsynced
+        # before each rename (CheckpointOptions(sync=False) trades that for speed).
+        options = options or CheckpointOptions(sync=True)
         counter = self._checkpoint.save_counter
         counter.assign(counter.numpy() + 1)
         number = _evaluate(counter if checkpoint_number is None else checkpoint_number)
