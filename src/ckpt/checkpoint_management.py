@@ -7,9 +7,7 @@ are read as they are.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 from collections.abc import Sequence
 
 from google.protobuf import text_format
@@ -140,38 +138,10 @@ def update_checkpoint_state(
             last_preserved_timestamp=last_preserved_timestamp or 0.0,
         )
     )
-    if remote:
-        storage.write_bytes(path, text.encode("utf-8"))  # one request: whole or not at all
-        return path
-    if directory:
+    if directory and not remote:
         os.makedirs(directory, exist_ok=True)
-    tag = f"{naming.TEMP_MARKER}{secrets.randbits(63)}"
-    temp = f"{path}{tag}"
-    naming.register_temp(tag, path)
-    try:
-        with open(temp, "w", encoding="utf-8") as f:
-            f.write(text)
-            if sync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(temp, path)
-        if sync:
-            _fsync_dir(directory or ".")
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-    finally:
-        naming.unregister_temp(tag)
+    storage.replace_atomically(path, text.encode("utf-8"), sync=sync)
     return path
-
-
-def _fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def checkpoint_exists(prefix: str | os.PathLike[str]) -> bool:

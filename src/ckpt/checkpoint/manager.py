@@ -375,25 +375,7 @@ class CheckpointManager:
         raw = (json.dumps(data, indent=1, sort_keys=True) + "\n").encode("utf-8")
         path = self._metrics_path()
         self._has_sidecar = True
-        if storage.is_url(path):
-            storage.write_bytes(path, raw)
-            return
-        tag = f"{naming.TEMP_MARKER}{secrets.randbits(63)}"
-        temp = path + tag
-        naming.register_temp(tag, path)
-        try:
-            with open(temp, "wb") as f:
-                f.write(raw)
-                if sync:
-                    f.flush()
-                    os.fsync(f.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
-        finally:
-            naming.unregister_temp(tag)
+        storage.replace_atomically(path, raw, sync=sync)
 
     def _number(self, path: str) -> int | None:
         head, _, tail = path.rpartition("-")

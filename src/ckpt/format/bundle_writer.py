@@ -347,7 +347,7 @@ class BundleWriter:
                     os.fsync(f.fileno())
             os.replace(temp_index, index_path)
             if self.sync:
-                _fsync_dir(os.path.dirname(self.prefix) or ".")
+                storage.fsync_dir(os.path.dirname(self.prefix))
         except BaseException:
             self.abort()
             raise
@@ -415,14 +415,6 @@ class BundleWriter:
             self.finish()
         else:
             self.abort()
-
-
-def _fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 __all__ = ["BundleWriter", "as_array"]

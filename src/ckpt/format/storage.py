@@ -13,6 +13,7 @@ __all__ = [
     "discard",
     "download",
     "exists",
+    "fsync_dir",
     "glob",
     "is_url",
     "isdir",
@@ -22,6 +23,7 @@ __all__ = [
     "open_write",
     "read_bytes",
     "read_range",
+    "replace_atomically",
     "size",
     "upload",
     "write_bytes",
@@ -150,6 +152,47 @@ def write_bytes(path: str, data: bytes) -> None:
     """Write a whole object in one request (objects appear whole or not at all)."""
     fs, inner = _fs(path)
     fs.pipe_file(inner, data)
+
+
+def fsync_dir(directory: str) -> None:
+    """fsync a local directory, so renames into it survive a machine crash."""
+    fd = os.open(directory or ".", os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_atomically(path: str, data: bytes, *, sync: bool = False) -> None:
+    """Replace a small file whole: a temporary file renamed over it (one PUT for URLs).
+
+    With ``sync``, the file and then its directory are fsynced.
+    """
+    if is_url(path):
+        write_bytes(path, data)  # objects appear whole or not at all
+        return
+    import secrets
+
+    from ckpt.format import naming  # (naming imports this module)
+
+    tag = f"{naming.TEMP_MARKER}{secrets.randbits(63)}"
+    temp = path + tag
+    naming.register_temp(tag, path)
+    try:
+        with open(temp, "wb") as f:
+            f.write(data)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(temp, path)
+        if sync:
+            fsync_dir(os.path.dirname(path))
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    finally:
+        naming.unregister_temp(tag)
 
 
 def delete(path: str) -> None:
