@@ -12,13 +12,23 @@ from collections.abc import Iterable, Mapping
 from typing import Any, SupportsIndex
 
 from ckpt.errors import InvalidTensorError
+from ckpt.trackable.adapters import adapt
 from ckpt.trackable.base import Trackable, is_trackable
 
 __all__ = ["TrackableDict", "TrackableList", "TrackableTuple", "wrap"]
 
 
 def wrap(value: Any) -> Any:
-    """Wrap plain lists, dicts and tuples (recursively) so they become graph nodes."""
+    """Wrap plain lists, dicts and tuples (recursively) so they become graph nodes.
+
+    Values of a loaded framework (a torch module, a JAX pytree) go to its adapter first
+    (:mod:`ckpt.trackable.adapters`).
+    """
+    if is_trackable(value) or value is None or isinstance(value, (str, bytes, int, float)):
+        return value
+    adapted = adapt(value)
+    if adapted is not None:
+        return adapted
     kind = type(value)
     if kind is list:
         return TrackableList(value)
