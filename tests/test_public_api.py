@@ -13,6 +13,14 @@ import ckpt
 
 EXPECTED = {
     "Checkpoint",
+    "NetworkRestore",
+    "PartitionedVariable",
+    "SaveSliceInfo",
+    "WarmStartPlan",
+    "init_from_checkpoint",
+    "restore_network_checkpoint",
+    "save_network_checkpoint",
+    "transforms",
     "CheckpointManager",
     "SkippedCheckpoint",
     "CheckpointOptions",

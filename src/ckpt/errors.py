@@ -9,6 +9,7 @@ Errors carry the ``path`` and ``key`` involved, and their message says what to d
 from __future__ import annotations
 
 __all__ = [
+    "AssignmentMapError",
     "CheckpointAssertionError",
     "CheckpointError",
     "CheckpointLockedError",
@@ -83,6 +84,12 @@ class UnsupportedCheckpointError(CheckpointError, ValueError):
 
 class InvalidTensorError(CheckpointError, ValueError):
     """A value given to a writer cannot be stored: unsupported dtype, duplicate key, bad slice."""
+
+
+class AssignmentMapError(CheckpointError, ValueError):
+    """A warm start's assignment map cannot be applied: a tensor it names is not in the
+    checkpoint, a target resolves to nothing, a scope rule is broken, or parts come from
+    different tensors. Raised before any value is assigned."""
 
 
 class ValueMismatchError(CheckpointError, ValueError):

@@ -22,7 +22,7 @@ parent hands it over when a child of that name is added later (:meth:`Trackable.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -67,12 +67,24 @@ class Trackable:
 
         Restorations apply newest first; an older one never overwrites a newer one's values.
         """
-        deferred = self.__dict__.get("_ckpt_deferred")
-        if not deferred or name not in deferred or not is_trackable(child):
+        if not is_trackable(child):
             return
-        positions = deferred.pop(name)
-        for position in sorted(positions, key=lambda p: p.restore_uid, reverse=True):
-            position.restore_into(child)
+        deferred = self.__dict__.get("_ckpt_deferred")
+        if deferred and name in deferred:
+            positions = deferred.pop(name)
+            for position in sorted(positions, key=lambda p: p.restore_uid, reverse=True):
+                position.restore_into(child)
+        for hook in list(self.__dict__.get("_ckpt_track_hooks", ())):
+            hook(self, name, child)
+
+    def _add_track_hook(self, hook: Callable[[Any, str, Any], None]) -> None:
+        """Call ``hook(self, name, child)`` whenever a dependency is added (name-based warm
+        starts use it to apply values to variables created after the restore)."""
+        if "_ckpt_track_hooks" not in self.__dict__:
+            object.__setattr__(self, "_ckpt_track_hooks", [])
+        hooks: list[Callable[[Any, str, Any], None]] = self.__dict__["_ckpt_track_hooks"]
+        if hook not in hooks:
+            hooks.append(hook)
 
     def _defer(self, name: str, position: CheckpointPosition) -> None:
         """Park a restoration for child ``name`` until :meth:`_track` is called with it."""

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ckpt.errors import DtypeMismatchError, ShapeMismatchError
+from ckpt.errors import DtypeMismatchError, InvalidTensorError, ShapeMismatchError
 from ckpt.format.dtypes import from_numpy
 from ckpt.trackable.base import Trackable
+
+if TYPE_CHECKING:
+    from ckpt.trackable.partitioned import SaveSliceInfo
 
 __all__ = ["VARIABLE_VALUE", "Variable"]
 
@@ -36,16 +39,32 @@ class Variable(Trackable):
             stores).
         name: the variable's global name, saved as the object graph's ``full_name`` and used
             by name-based restores (TF's default for unnamed variables is ``"Variable"``).
+        save_slice_info: for one part of a partitioned tensor, where it sits in the full
+            tensor (a :class:`ckpt.SaveSliceInfo`); warm starts then fill it with its slice.
 
     The value lives in one NumPy array that restores write into directly, so arrays handed
     out by :meth:`numpy` see restored values.
     """
 
-    def __init__(self, initial_value: Any, *, dtype: Any = None, name: str | None = None) -> None:
+    def __init__(
+        self,
+        initial_value: Any,
+        *,
+        dtype: Any = None,
+        name: str | None = None,
+        save_slice_info: SaveSliceInfo | None = None,
+    ) -> None:
         value = _as_stored(np.array(initial_value, dtype=dtype))  # a copy the variable owns
         from_numpy(value.dtype)  # raises InvalidTensorError for dtypes TF cannot store
+        if save_slice_info is not None and tuple(save_slice_info.var_shape) != value.shape:
+            raise InvalidTensorError(
+                f"save_slice_info of {name!r} says shape {list(save_slice_info.var_shape)}, "
+                f"the value has {list(value.shape)}",
+                key=name,
+            )
         self._value = value
         self._name = name if name is not None else "Variable"
+        self.save_slice_info = save_slice_info
 
     @property
     def name(self) -> str:

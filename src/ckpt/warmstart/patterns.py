@@ -1,0 +1,89 @@
+"""Glob and regex patterns in assignment maps, expanded against a checkpoint's tensor names.
+
+A glob key uses ``*`` (any characters within one ``/``-separated component) and ``**`` (any
+number of whole components); the target names the captured parts with ``*``/``**`` in the
+same order. A compiled :func:`re.compile` key matches whole names; its target is a
+replacement template (``\\1``, ``\\g<name>``). As in shell globs, wildcards do not match
+components starting with ``.`` (``.ATTRIBUTES``, ``.OPTIMIZER_SLOT``) unless spelled out.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ckpt.errors import AssignmentMapError
+
+__all__ = ["Pattern", "compile_pattern", "is_pattern"]
+
+_WILDCARD = re.compile(r"\*\*|\*")
+
+
+def is_pattern(key: Any) -> bool:
+    """Whether an assignment-map key is a pattern rather than a name or a scope."""
+    return isinstance(key, re.Pattern) or (isinstance(key, str) and "*" in key)
+
+
+class Pattern:
+    """One pattern key with its target template."""
+
+    def __init__(self, key: str | re.Pattern[str], template: str) -> None:
+        self.key = key
+        self.template = template
+        if isinstance(key, re.Pattern):
+            self._regex = key
+            self._glob_slots: list[str] | None = None
+        else:
+            self._regex, self._glob_slots = _glob_to_regex(key)
+            wanted = _WILDCARD.findall(template)
+            if wanted and wanted != self._glob_slots:
+                raise AssignmentMapError(
+                    f"assignment map pattern {key!r} -> {template!r}: the target's wildcards "
+                    f"{wanted} must repeat the pattern's {self._glob_slots} in order"
+                )
+
+    @property
+    def text(self) -> str:
+        return self.key.pattern if isinstance(self.key, re.Pattern) else self.key
+
+    def target_for(self, name: str) -> str | None:
+        """The target name for checkpoint tensor ``name``, or ``None`` if it does not match."""
+        if _hidden_component(name, self.text):
+            return None
+        match = self._regex.fullmatch(name)
+        if match is None:
+            return None
+        if self._glob_slots is None:
+            return match.expand(self.template)
+        captures = iter(match.groups())
+        return _WILDCARD.sub(lambda _: next(captures), self.template)
+
+
+def compile_pattern(key: str | re.Pattern[str], template: Any) -> Pattern:
+    if not isinstance(template, str):
+        raise AssignmentMapError(
+            f"assignment map pattern {getattr(key, 'pattern', key)!r} must map to a name "
+            f"template (a str), got {type(template).__name__}"
+        )
+    return Pattern(key, template)
+
+
+def _glob_to_regex(glob: str) -> tuple[re.Pattern[str], list[str]]:
+    out = []
+    slots = []
+    pos = 0
+    for match in _WILDCARD.finditer(glob):
+        out.append(re.escape(glob[pos : match.start()]))
+        token = match.group()
+        slots.append(token)
+        out.append("(.*)" if token == "**" else "([^/]*)")
+        pos = match.end()
+    out.append(re.escape(glob[pos:]))
+    return re.compile("".join(out), re.DOTALL), slots
+
+
+def _hidden_component(name: str, pattern_text: str) -> bool:
+    """Whether ``name`` has a ``.``-component the pattern does not spell out."""
+    return any(
+        part.startswith(".") and part not in pattern_text for part in name.split("/")
+    )
