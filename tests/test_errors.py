@@ -12,6 +12,7 @@ import pytest
 import ckpt
 from ckpt import errors
 from ckpt.errors import (
+    AssignmentMapError,
     CheckpointAssertionError,
     CheckpointError,
     CheckpointLockedError,
@@ -27,6 +28,7 @@ from ckpt.errors import (
 )
 
 LEAVES = {
+    AssignmentMapError: ValueError,
     CheckpointLockedError: RuntimeError,
     CheckpointNotFoundError: FileNotFoundError,
     TensorNotFoundError: KeyError,

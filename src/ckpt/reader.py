@@ -147,10 +147,20 @@ class CheckpointReader:
     Sliced (partitioned) tensors appear once, under their name, with their full shape;
     :meth:`get_tensor` assembles them and :meth:`get_slice` reads only the stored slices a
     region touches.
+
+    Args:
+        path_or_dir: a checkpoint prefix, or a directory (its latest checkpoint).
+        verify: check each tensor's CRC32C when it is read (the default).
+        readahead: ``False`` reads only the bytes of the tensors asked for, without the
+            kernel's readahead around them: for taking part of a large checkpoint.
     """
 
-    def __init__(self, path_or_dir: str | os.PathLike[str], *, verify: bool = True) -> None:
-        self._bundle = BundleReader(resolve_prefix(path_or_dir), verify=verify)
+    def __init__(
+        self, path_or_dir: str | os.PathLike[str], *, verify: bool = True, readahead: bool = True
+    ) -> None:
+        self._bundle = BundleReader(
+            resolve_prefix(path_or_dir), verify=verify, readahead=readahead
+        )
 
     @property
     def prefix(self) -> str:
@@ -195,6 +205,21 @@ class CheckpointReader:
             if dropped
             else result
         )
+
+    def bytes_to_read(
+        self, name: str, index: Index | None = None, *, verify: bool | None = None
+    ) -> int:
+        """Bytes of the data files that reading ``name`` (or region ``index`` of it) touches.
+
+        With verification, each stored piece the region intersects is read whole, since its
+        CRC32C covers all of it; ``verify=False`` reads only the region's elements.
+        """
+        entry = self._bundle.entry(name)
+        if index is None:
+            bounds = tuple((0, d) for d in entry.shape)
+        else:
+            bounds, _ = _index_to_bounds(index, entry.shape, name)
+        return self._bundle.region_bytes(name, bounds, verify=verify)
 
     def get_view(self, name: str, *, verify: bool = False) -> np.ndarray:
         """A zero-copy, read-only array over the memory-mapped data.

@@ -259,11 +259,15 @@ class BundleReader:
     Args:
         prefix: the checkpoint prefix (``dir/ckpt-3``), without ``.index``.
         verify: default for CRC32C verification of tensor bytes when they are read.
+        readahead: let the kernel read ahead of the pages touched (fast for reading most of a
+            checkpoint). ``False`` reads each tensor's own bytes only, for reading a part of a
+            large checkpoint from a cold disk.
     """
 
-    def __init__(self, prefix: str, *, verify: bool = True) -> None:
+    def __init__(self, prefix: str, *, verify: bool = True, readahead: bool = True) -> None:
         self.prefix = storage.normalize(prefix)
         self.verify = verify
+        self._readahead = readahead
         # Remote (fsspec URL) bundles: one read of the index, then a ranged read per entry.
         self._remote = storage.is_url(self.prefix)
         index_path = naming.index_filename(self.prefix)
@@ -411,6 +415,9 @@ class BundleReader:
                 with open(path, "rb") as f:
                     length = os.fstat(f.fileno()).st_size
                     buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if length else b""
+                if not self._readahead and _HAS_MADVISE and length:
+                    with contextlib.suppress(OSError, ValueError):
+                        buf.madvise(mmap.MADV_RANDOM)
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 raise CheckpointNotFoundError(
                     f"data file {path} of checkpoint {self.prefix} is missing", path=path
@@ -427,6 +434,11 @@ class BundleReader:
             return empty
         if self._remote:
             return self._fetch(entry, length)
+        if not self._readahead and _HAS_MADVISE:
+            # Readahead is off for this mapping: ask for exactly this entry's pages, at once.
+            start = entry.offset - entry.offset % mmap.PAGESIZE
+            with contextlib.suppress(OSError, ValueError):
+                buf.madvise(mmap.MADV_WILLNEED, start, entry.offset + entry.size - start)
         return np.frombuffer(buf, np.uint8, entry.size, entry.offset)
 
     def _fetch(self, entry: BundleEntry, length: int) -> np.ndarray:
@@ -650,6 +662,22 @@ class BundleReader:
             )
             result[dst] = piece_values[src]
         return result
+
+    def region_bytes(self, key: str, bounds: Bounds, *, verify: bool | None = None) -> int:
+        """Bytes of the data files a read of region ``bounds`` of ``key`` touches.
+
+        With verification every stored piece the region intersects is read whole (its CRC32C
+        covers all of it); without, only the region's own elements (strings: whole pieces).
+        """
+        verify = self.verify if verify is None else verify
+        entry = self.entry(key)
+        total = 0
+        for piece_bounds, piece in self._pieces(entry, bounds):
+            if verify or piece.dtype.is_string or piece.dtype.numpy is None:
+                total += piece.size
+            else:
+                total += _volume(_intersect(piece_bounds, bounds)) * piece.dtype.numpy.itemsize
+        return total
 
     def _read_piece(self, entry: BundleEntry, verify: bool) -> np.ndarray:
         """A stored piece as an array: strings decoded, numeric a verified read-only view."""

@@ -67,7 +67,7 @@ class SaveSliceInfo:
 
     @property
     def spec(self) -> str:
-        """TF's ``shape_and_slice`` string, e.g. ``"10 4 0,5:-"`` (as ``SaveSliceInfo.spec``)."""
+        """TF's ``shape_and_slice`` string, e.g. ``"10 4 0,5:0,4"`` (``SaveSliceInfo.spec``)."""
         full = " ".join(str(d) for d in self.full_shape)
         part = TensorSlice.from_offsets(self.var_offset, self.var_shape)
         return f"{full} {part}"

@@ -26,6 +26,7 @@ def init_from_checkpoint(
     root: Any = None,
     transforms: Mapping[Any, TransformLike] | None = None,
     dry_run: bool = False,
+    verify: bool = True,
 ) -> WarmStartPlan:
     """Initialise variables from a checkpoint by name, with TF's assignment-map rules.
 
@@ -55,6 +56,9 @@ def init_from_checkpoint(
             assigned: ``ckpt.transforms.Transpose()``, ``Reshape``, ``Cast``, ``Slice``, a
             list of them, or a function ``array -> array``.
         dry_run: only check and return the plan; assign nothing.
+        verify: check the CRC32C of what is read. A region of a stored piece (a part, a
+            ``Slice``) then reads the whole piece, which its checksum covers; ``False`` reads
+            the region's bytes only, unverified.
 
     Returns:
         The :class:`~ckpt.WarmStartPlan`: each assignment and the names left unmatched on
@@ -68,9 +72,10 @@ def init_from_checkpoint(
             transform's result is checked when it is applied).
 
     Unlike TF, which assigns when the variables' initializers run, values are assigned now,
-    reading only the bytes each variable (or part) receives.
+    reading only the stored tensors (or stored slices) each variable or part needs, without
+    readahead around them; ``plan.read_bytes`` says how many bytes that is.
     """
-    reader = CheckpointReader(ckpt_dir_or_file)
+    reader = CheckpointReader(ckpt_dir_or_file, verify=verify, readahead=False)
     try:
         label = os.fspath(ckpt_dir_or_file)
         names = CheckpointNames(reader)

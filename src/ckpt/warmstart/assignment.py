@@ -68,9 +68,6 @@ class CheckpointNames:
     def short(self, key: str) -> str:
         return key[: -len(_VALUE_SUFFIX)] if key.endswith(_VALUE_SUFFIX) else key
 
-    def nbytes(self, key: str) -> int:
-        return int(self.reader.get_tensor_info(key).nbytes)
-
 
 class _Transforms:
     """Which transforms apply to a checkpoint tensor, from ``transforms=`` (names or globs)."""
@@ -219,6 +216,11 @@ class _Planner:
 
     def one_to_one(self, ckpt_name: str, var: Target | list[Target]) -> None:
         key = self.names.key_of(ckpt_name)
+        if key is None and isinstance(var, list) and self._stored_as_parts(ckpt_name, var):
+            # An object-based checkpoint of a partitioned variable keeps its parts apart.
+            for k, part in enumerate(var):
+                self.one_to_one(f"{ckpt_name}/part_{k}", part)
+            return
         if key is None:
             raise _not_found(ckpt_name, self.names, self.label)
         stored_shape = self.names.shapes[key]
@@ -242,6 +244,14 @@ class _Planner:
         regions = self._part_regions(ckpt_name, key, var, out_shape, chain, stored_shape)
         for part, region in zip(var, regions, strict=True):
             self._add(key, part, region, chain, stored_shape, stored_dtype, out_dtype)
+
+    def _stored_as_parts(self, ckpt_name: str, parts: list[Target]) -> bool:
+        """Whether the checkpoint holds ``<name>/part_<k>`` for exactly these parts."""
+        for k, part in enumerate(parts):
+            key = self.names.key_of(f"{ckpt_name}/part_{k}")
+            if key is None or self.names.shapes[key] != part.shape:
+                return False
+        return self.names.key_of(f"{ckpt_name}/part_{len(parts)}") is None
 
     def _part_regions(
         self,
@@ -354,17 +364,16 @@ class _Planner:
         region: Bounds | None,
         stored_shape: tuple[int, ...],
     ) -> int:
-        """Bytes read for an assignment: the source region's share of the stored bytes."""
-        full = self.names.nbytes(key)
-        count = int(np.prod(stored_shape, dtype=np.int64))
+        """Bytes an assignment reads: the stored pieces its source region touches (whole
+        pieces when verifying, whose CRC32C covers all of them)."""
+        reader = self.names.reader
         out_shape, _ = chain_output(chain, stored_shape, np.dtype(np.float32))
-        if not count or out_shape is None:
-            return full
-        wanted = region if region is not None else tuple((0, d) for d in out_shape)
-        source = source_region(chain, wanted, stored_shape)
-        if source is None:
-            return full
-        return full * int(np.prod([b - a for a, b in source], dtype=np.int64)) // count
+        source = None
+        if out_shape is not None:
+            wanted = region if region is not None else tuple((0, d) for d in out_shape)
+            source = source_region(chain, wanted, stored_shape)
+        index = None if source is None else tuple(slice(a, b) for a, b in source)
+        return reader.bytes_to_read(key, index)
 
     def scope(self, ckpt_name: str, target: str) -> None:
         scopes = target[: target.rindex("/")] if "/" in target else ""
@@ -397,15 +406,16 @@ class _Planner:
                 full = ckpt_name + full
             if full.endswith("/"):
                 full = full[:-1]
-            if self.names.key_of(full) is None:
+            var = self.namespace.get(var_name) or _partition_parts(var_name, self.namespace)
+            assert var is not None
+            stored_as_parts = isinstance(var, list) and self._stored_as_parts(full, var)
+            if self.names.key_of(full) is None and not stored_as_parts:
                 raise AssignmentMapError(
                     f"Tensor {full} ({var_name[len(scopes) + 1 :]} in {ckpt_name}) is not found "
                     f"in {self.label} checkpoint",
                     path=self.label,
                     key=full,
                 )
-            var = self.namespace.get(var_name) or _partition_parts(var_name, self.namespace)
-            assert var is not None
             self.one_to_one(full, var)
 
 

@@ -1,10 +1,11 @@
 """Glob and regex patterns in assignment maps, expanded against a checkpoint's tensor names.
 
-A glob key uses ``*`` (any characters within one ``/``-separated component) and ``**`` (any
-number of whole components); the target names the captured parts with ``*``/``**`` in the
-same order. A compiled :func:`re.compile` key matches whole names; its target is a
-replacement template (``\\1``, ``\\g<name>``). As in shell globs, wildcards do not match
-components starting with ``.`` (``.ATTRIBUTES``, ``.OPTIMIZER_SLOT``) unless spelled out.
+A glob key uses ``*`` (any characters within one ``/``-separated component) and ``**`` (one
+or more whole components); the target names the captured parts with ``*``/``**`` in the
+same order. As in shell globs, a wildcard does not match a component starting with ``.``
+(``.ATTRIBUTES``, ``.OPTIMIZER_SLOT``) unless the pattern spells the dot (``.OPT*``). A
+compiled :func:`re.compile` key matches whole names, dots included; its target is a
+replacement template (``\\1``, ``\\g<name>``).
 """
 
 from __future__ import annotations
@@ -48,13 +49,13 @@ class Pattern:
 
     def target_for(self, name: str) -> str | None:
         """The target name for checkpoint tensor ``name``, or ``None`` if it does not match."""
-        if _hidden_component(name, self.text):
-            return None
         match = self._regex.fullmatch(name)
         if match is None:
             return None
         if self._glob_slots is None:
             return match.expand(self.template)
+        if any(_hides_dot(name, match, i + 1) for i in range(len(self._glob_slots))):
+            return None
         captures = iter(match.groups())
         return _WILDCARD.sub(lambda _: next(captures), self.template)
 
@@ -82,8 +83,9 @@ def _glob_to_regex(glob: str) -> tuple[re.Pattern[str], list[str]]:
     return re.compile("".join(out), re.DOTALL), slots
 
 
-def _hidden_component(name: str, pattern_text: str) -> bool:
-    """Whether ``name`` has a ``.``-component the pattern does not spell out."""
-    return any(
-        part.startswith(".") and part not in pattern_text for part in name.split("/")
-    )
+def _hides_dot(name: str, match: re.Match[str], group: int) -> bool:
+    """Whether wildcard ``group`` matched the leading ``.`` of a component."""
+    start, stop = match.span(group)
+    text = name[start:stop]
+    at_component_start = start == 0 or name[start - 1] == "/"
+    return (at_component_start and text.startswith(".")) or "/." in text

@@ -29,8 +29,8 @@ class Assignment:
         region: for a part of a partitioned variable, its ``(start, stop)`` per axis of the
             (transformed) full tensor; ``None`` for the whole tensor.
         transforms: the transforms applied to the checkpoint value, in order.
-        read_bytes: bytes of the checkpoint tensor this assignment reads (an upper bound
-            for sliced tensors whose stored slices straddle the region).
+        read_bytes: bytes of the data files this assignment reads: the stored pieces its
+            region touches, whole when verifying (their CRC32C covers all of them).
     """
 
     checkpoint_key: str
