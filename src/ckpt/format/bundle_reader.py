@@ -303,6 +303,7 @@ class BundleReader:
         self._visible = [k for k in self._raw if not k.startswith("\x00") or not self._hidden(k)]
         self._visible_set = set(self._visible)
         self._shards: dict[int, tuple[Any, int]] = {}
+        self._fds: dict[int, int] = {}  # with readahead off: a descriptor per shard, for pread
         self._lock = threading.Lock()
         self._verified: set[str] = set()
         self._closed = False
@@ -415,9 +416,12 @@ class BundleReader:
                 with open(path, "rb") as f:
                     length = os.fstat(f.fileno()).st_size
                     buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if length else b""
-                if not self._readahead and _HAS_MADVISE and length:
-                    with contextlib.suppress(OSError, ValueError):
-                        buf.madvise(mmap.MADV_RANDOM)
+                if not self._readahead and length and hasattr(os, "posix_fadvise"):
+                    # Reads go through pread with readahead off, which fetches exactly the
+                    # bytes asked for; the memory map then finds them in the page cache.
+                    fd = os.open(path, os.O_RDONLY)
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+                    self._fds[shard_id] = fd
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 raise CheckpointNotFoundError(
                     f"data file {path} of checkpoint {self.prefix} is missing", path=path
@@ -425,8 +429,14 @@ class BundleReader:
             self._shards[shard_id] = (buf, length)
             return buf, length
 
-    def _raw_bytes(self, entry: BundleEntry) -> np.ndarray:
-        """The stored bytes of an unsliced entry as a read-only uint8 view of the data shard."""
+    def _raw_bytes(
+        self, entry: BundleEntry, needed: tuple[int, int] | None = None
+    ) -> np.ndarray:
+        """The stored bytes of an unsliced entry as a read-only uint8 view of the data shard.
+
+        ``needed`` is the byte range of it that will be touched (default: all); with readahead
+        off, exactly that range is fetched from the file first.
+        """
         buf, length = self._check_extent(entry)
         if entry.size == 0:
             empty = np.empty(0, np.uint8)
@@ -434,11 +444,10 @@ class BundleReader:
             return empty
         if self._remote:
             return self._fetch(entry, length)
-        if not self._readahead and _HAS_MADVISE:
-            # Readahead is off for this mapping: ask for exactly this entry's pages, at once.
-            start = entry.offset - entry.offset % mmap.PAGESIZE
-            with contextlib.suppress(OSError, ValueError):
-                buf.madvise(mmap.MADV_WILLNEED, start, entry.offset + entry.size - start)
+        fd = self._fds.get(entry.shard_id)
+        if fd is not None:
+            start, stop = needed if needed is not None else (0, entry.size)
+            _prefetch(fd, entry.offset + start, stop - start)
         return np.frombuffer(buf, np.uint8, entry.size, entry.offset)
 
     def _fetch(self, entry: BundleEntry, length: int) -> np.ndarray:
@@ -650,9 +659,19 @@ class BundleReader:
                 return self._read_strings(entry, verify)
         # Every piece is bounds-checked and verified (numeric pieces are views of the memory
         # map, so this copies nothing) before the result is allocated or ``out`` is touched.
-        values = [self._read_piece(piece, verify) for _, piece in pieces]
+        values = [
+            self._read_piece(
+                piece, verify, tuple(
+                    (a - p0, b - p0)
+                    for (a, b), (p0, _) in zip(
+                        _intersect(piece_bounds, bounds), piece_bounds, strict=True
+                    )
+                )
+            )
+            for piece_bounds, piece in pieces
+        ]
         result = out if out is not None else np.empty(shape, dtype)
-        for (piece_bounds, _), piece_values in zip(pieces, values, strict=True):
+        for (piece_bounds, piece), piece_values in zip(pieces, values, strict=True):
             inter = _intersect(piece_bounds, bounds)
             src = tuple(
                 slice(a - p0, b - p0) for (a, b), (p0, _) in zip(inter, piece_bounds, strict=True)
@@ -661,6 +680,8 @@ class BundleReader:
                 slice(a - r0, b - r0) for (a, b), (r0, _) in zip(inter, bounds, strict=True)
             )
             result[dst] = piece_values[src]
+            if not piece.dtype.is_string and not self._remote:
+                self._consumed(piece.shard_id, _volume(inter) * result.itemsize)
         return result
 
     def region_bytes(self, key: str, bounds: Bounds, *, verify: bool | None = None) -> int:
@@ -679,11 +700,20 @@ class BundleReader:
                 total += _volume(_intersect(piece_bounds, bounds)) * piece.dtype.numpy.itemsize
         return total
 
-    def _read_piece(self, entry: BundleEntry, verify: bool) -> np.ndarray:
-        """A stored piece as an array: strings decoded, numeric a verified read-only view."""
+    def _read_piece(
+        self, entry: BundleEntry, verify: bool, bounds: Bounds | None = None
+    ) -> np.ndarray:
+        """A stored piece as an array: strings decoded, numeric a verified read-only view.
+
+        ``bounds``: the part of the piece that will be used (unverified reads fetch only the
+        bytes spanning it).
+        """
         if entry.dtype.is_string:
             return self._read_strings(entry, verify)
-        raw = self._raw_bytes(entry)
+        needed = None
+        if not verify and bounds is not None and entry.dtype.numpy is not None:
+            needed = _byte_span(bounds, entry.shape, entry.dtype.numpy.itemsize)
+        raw = self._raw_bytes(entry, needed)
         if verify:
             self._verify(entry, raw)
         assert entry.dtype.numpy is not None
@@ -782,6 +812,10 @@ class BundleReader:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            for fd in self._fds.values():
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._fds.clear()
             for buf, _ in self._shards.values():
                 if isinstance(buf, mmap.mmap):
                     # Views handed out by ``view`` may still use it; it is freed with them.
@@ -803,6 +837,36 @@ def _check_out(out: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, key: st
         )
     if not out.flags.writeable:
         raise InvalidTensorError(f"out for {key!r} is read-only", key=key)
+
+
+_PREFETCH_CHUNK = 8 << 20
+
+
+def _prefetch(fd: int, offset: int, size: int) -> None:
+    """Bring bytes ``[offset, offset + size)`` of a file into the page cache with ``pread``
+    (the descriptor has readahead off, so nothing around them is read)."""
+    scratch = bytearray(min(size, _PREFETCH_CHUNK))
+    view = memoryview(scratch)
+    done = 0
+    while done < size:
+        n = os.preadv(fd, [view[: min(len(scratch), size - done)]], offset + done)
+        if n <= 0:
+            return  # past the end: the bounds check reports the truncation
+        done += n
+
+
+def _byte_span(bounds: Bounds, shape: tuple[int, ...], itemsize: int) -> tuple[int, int]:
+    """Bytes from the first to the last element of region ``bounds`` of a C-order array."""
+    if not shape:
+        return 0, itemsize
+    if any(stop <= start for start, stop in bounds):
+        return 0, 0
+    strides = [1] * len(shape)
+    for axis in range(len(shape) - 2, -1, -1):
+        strides[axis] = strides[axis + 1] * shape[axis + 1]
+    first = sum(start * stride for (start, _), stride in zip(bounds, strides, strict=True))
+    last = sum((stop - 1) * stride for (_, stop), stride in zip(bounds, strides, strict=True))
+    return first * itemsize, (last + 1) * itemsize
 
 
 def _intersect(a: Bounds, b: Bounds) -> Bounds:
