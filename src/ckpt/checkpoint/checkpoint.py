@@ -53,7 +53,7 @@ class Checkpoint(AutoTrackable):
     def __init__(self, root: Any = None, **dependencies: Any) -> None:
         object.__setattr__(self, "_ckpt_saver", CheckpointableSaver(self))
         object.__setattr__(self, "_ckpt_async", None)
-        object.__setattr__(self, "_ckpt_root", root)
+        object.__setattr__(self, "_ckpt_root", wrap(root) if root is not None else None)
         # TF sorts the keyword dependencies by name (and lists ``root`` among them).
         names = sorted([*dependencies, *(["root"] if root is not None else [])])
         object.__setattr__(self, "_ckpt_keyword_names", names)

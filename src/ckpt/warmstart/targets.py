@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ckpt.errors import AssignmentMapError
+from ckpt.trackable.adapters import adapt
 from ckpt.trackable.base import children_of, is_trackable
 from ckpt.trackable.containers import wrap
 from ckpt.trackable.partitioned import PartitionedVariable, SaveSliceInfo
@@ -113,7 +114,7 @@ def namespace_of(root: Any) -> dict[str, Target]:
     names to variables, or ``None`` (no names: only variable targets)."""
     if root is None:
         return {}
-    if isinstance(root, Mapping) and not is_trackable(root):
+    if isinstance(root, Mapping) and not is_trackable(root) and adapt(root) is None:
         names: dict[str, Target] = {}
         for key, value in root.items():
             if isinstance(value, PartitionedVariable):
