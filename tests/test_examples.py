@@ -21,6 +21,17 @@ def test_quickstart_runs_and_reads_tf_fixture() -> None:
     assert "tensorflow" not in result.stderr.lower()
 
 
+def test_warmstart_example_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "warmstart.py")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "float64->float32" in result.stdout  # the plan table shows the cast
+    assert "encoder/emb/part_3" in result.stdout
+    assert "created after the restore: [1. 1. 1.]" in result.stdout
+
+
 def test_benchmark_quick_mode(tmp_path: pathlib.Path) -> None:
     out = tmp_path / "results.json"
     result = subprocess.run(

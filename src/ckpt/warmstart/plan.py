@@ -90,7 +90,7 @@ class WarmStartPlan:
             stored = "x".join(str(d) for d in a.stored_shape) or "scalar"
             shape = "x".join(str(d) for d in a.shape) or "scalar"
             dtype = str(a.dtype)
-            if a.stored_dtype not in (None, a.dtype):
+            if a.stored_dtype is not None and a.stored_dtype != a.dtype:
                 dtype = f"{a.stored_dtype}->{a.dtype}"
             rows.append(
                 (
