@@ -312,3 +312,28 @@ def test_partitioned_variable_created_later(tmp_path: Path) -> None:
     target.table = ckpt.PartitionedVariable(np.zeros((10, 4), np.float32), num_partitions=4,
                                             name="e2/table")
     np.testing.assert_array_equal(target.table.numpy(), value)
+
+
+def test_torch_network_restores_a_layer_created_later(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+
+    class Net(nn.Module):
+        def __init__(self, second: bool = True) -> None:
+            super().__init__()
+            self.fc1 = nn.Linear(3, 4)
+            if second:
+                self.fc2 = nn.Linear(4, 2)
+
+    saved = Net()
+    prefix = ckpt.save_network_checkpoint(saved, str(tmp_path))
+    assert [name for name, _ in ckpt.list_variables(prefix)] == [
+        "fc1/bias", "fc1/weight", "fc2/bias", "fc2/weight"
+    ]
+    target = Net(second=False)
+    result = ckpt.restore_network_checkpoint(target, prefix)
+    assert result.deferred == ["fc2/bias", "fc2/weight"]
+    assert torch.equal(target.fc1.weight, saved.fc1.weight)
+    target.fc2 = nn.Linear(4, 2)  # created after the restore: receives the kept values
+    assert torch.equal(target.fc2.weight, saved.fc2.weight)
+    assert torch.equal(target.fc2.bias, saved.fc2.bias)

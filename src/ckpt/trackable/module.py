@@ -29,29 +29,55 @@ def camel_to_snake(name: str) -> str:
 
 
 class AutoTrackable(Trackable):
-    """Tracks trackable attributes as dependencies, in assignment order."""
+    """Tracks trackable attributes as dependencies, in assignment order.
+
+    Plain lists, dicts and tuples are replaced by their trackable wrappers (as TF does). A
+    framework object that restores in place (a torch module, tensor or optimizer) stays what
+    it is: the attribute keeps the user's object, and its adapter node is tracked alongside.
+    Immutable values (JAX trees) are replaced by their node, whose ``tree`` holds the
+    restored values.
+    """
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith(_PRIVATE):
             object.__setattr__(self, name, value)
             return
-        value = wrap(value)
-        object.__setattr__(self, name, value)
-        if is_trackable(value):
-            self._track(name, value)
+        node = wrap(value)
+        adapted: dict[str, Any] | None = self.__dict__.get("_ckpt_adapted")
+        if node is not value and getattr(node, "_ckpt_restores_in_place", False):
+            if adapted is None:
+                adapted = {}
+                object.__setattr__(self, "_ckpt_adapted", adapted)
+            adapted[name] = node
+            object.__setattr__(self, name, value)
+        else:
+            if adapted:
+                adapted.pop(name, None)
+            object.__setattr__(self, name, node)
+        if is_trackable(node):
+            self._track(name, node)
+
+    def _node(self, name: str, value: Any) -> Any:
+        adapted = self.__dict__.get("_ckpt_adapted")
+        if adapted and name in adapted:
+            return adapted[name]
+        return value
 
     def _trackable_children(self) -> Mapping[str, Any]:
-        return {
-            name: value
-            for name, value in vars(self).items()
-            if not name.startswith(_PRIVATE) and is_trackable(value)
-        }
+        children = {}
+        for name, value in vars(self).items():
+            if name.startswith(_PRIVATE):
+                continue
+            node = self._node(name, value)
+            if is_trackable(node):
+                children[name] = node
+        return children
 
     def _lookup_dependency(self, name: str) -> Any:
-        if name.startswith(_PRIVATE):
+        if name.startswith(_PRIVATE) or name not in vars(self):
             return None
-        value = vars(self).get(name)
-        return value if is_trackable(value) else None
+        node = self._node(name, vars(self)[name])
+        return node if is_trackable(node) else None
 
 
 class Module(AutoTrackable):

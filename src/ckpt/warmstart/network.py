@@ -251,9 +251,10 @@ class _Pending:
 class _Hook:
     """Installed on every node of a network: applies pending values to new variables."""
 
-    def __init__(self, network: Any, path: str) -> None:
+    def __init__(self, network: Any, path: str, scope: str) -> None:
         self._network = weakref.ref(network)
         self.path = path
+        self.scope = scope
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -270,7 +271,7 @@ class _Hook:
         if network is None:
             return
         path = f"{self.path}/{name}" if self.path else name
-        scope = network_name(network)
+        scope = self.scope
         found = [(path, child)] if is_variable(child) else [
             (f"{path}/{sub}", var) for sub, var in walk_variables(child)
         ]
@@ -287,7 +288,7 @@ class _Hook:
                 )
                 execute(record.reader, assignments)
                 break
-        _install(network, child, path)
+        _install(network, child, path, scope)
 
 
 def _nodes(root: Any, path: str) -> Iterator[tuple[str, Any]]:
@@ -304,16 +305,17 @@ def _nodes(root: Any, path: str) -> Iterator[tuple[str, Any]]:
                 stack.append((f"{node_path}/{name}" if node_path else name, child))
 
 
-def _install(network: Any, root: Any, path: str) -> None:
+def _install(network: Any, root: Any, path: str, scope: str) -> None:
     for node_path, node in _nodes(root, path):
         if isinstance(node, Trackable):
-            node._add_track_hook(_Hook(network, node_path))
+            node._add_track_hook(_Hook(network, node_path, scope))
 
 
 def _register(network: Any, record: _Pending) -> None:
-    if not isinstance(network, Trackable):
+    node = _network_node(network)
+    if not isinstance(node, Trackable):
         record.reader.close()
         return  # a network that cannot report new children cannot restore them later
-    network.__dict__.setdefault("_ckpt_name_restores", []).append(record)
-    _install(network, network, "")
+    node.__dict__.setdefault("_ckpt_name_restores", []).append(record)
+    _install(node, node, "", network_name(network))
 
