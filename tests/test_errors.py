@@ -19,6 +19,7 @@ from ckpt.errors import (
     CheckpointNotFoundError,
     ChecksumMismatchError,
     CorruptCheckpointError,
+    DistributedCheckpointError,
     DtypeMismatchError,
     InvalidTensorError,
     ShapeMismatchError,
@@ -30,6 +31,7 @@ from ckpt.errors import (
 LEAVES = {
     AssignmentMapError: ValueError,
     CheckpointLockedError: RuntimeError,
+    DistributedCheckpointError: RuntimeError,
     CheckpointNotFoundError: FileNotFoundError,
     TensorNotFoundError: KeyError,
     CorruptCheckpointError: ValueError,

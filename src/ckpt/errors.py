@@ -16,6 +16,7 @@ __all__ = [
     "CheckpointNotFoundError",
     "ChecksumMismatchError",
     "CorruptCheckpointError",
+    "DistributedCheckpointError",
     "DtypeMismatchError",
     "InvalidTensorError",
     "ShapeMismatchError",
@@ -64,6 +65,25 @@ class CheckpointLockedError(CheckpointError, RuntimeError):
     ) -> None:
         super().__init__(message, path=path, key=key)
         self.owner = owner or {}
+
+
+class DistributedCheckpointError(CheckpointError, RuntimeError):
+    """A distributed save or restore failed on some rank (or a rank died); nothing committed.
+
+    ``failures`` maps each failed rank to its message (empty when a collective itself failed).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        key: str | None = None,
+        failures: dict[int, str] | None = None,
+    ) -> None:
+        super().__init__(message, path=path, key=key)
+        self.failures = failures or {}
+        self.reported = failures is not None  # False: a collective failed (a rank died?)
 
 
 class TensorNotFoundError(CheckpointError, KeyError):

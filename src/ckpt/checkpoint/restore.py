@@ -7,6 +7,10 @@ shapes and dtypes first and only then assigned, so a mismatch assigns nothing. A
 Python object yet is parked on its parent (deferred restoration) and restored when the
 dependency is added; the newest restore wins. Slot variables are restored (or created) once
 both their optimizer and their variable are bound.
+
+An object holding one slice of a larger tensor (``_checkpoint_slices()``, see
+:mod:`ckpt.checkpoint.saver`) is checked against the checkpoint's full shape and reads only
+its region, whatever slices the checkpoint was saved with.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from ckpt.errors import (
 from ckpt.format import protos
 from ckpt.reader import CheckpointReader
 from ckpt.trackable.base import Trackable, children_of, lookup_dependency, tensors_of
+from ckpt.trackable.partitioned import SaveSliceInfo
 
 __all__ = [
     "CheckpointGraph",
@@ -37,6 +42,7 @@ __all__ = [
     "mismatch_error",
     "python_objects_with_values",
     "read_graph_proto",
+    "slices_of",
 ]
 
 _restore_uids = itertools.count(1)
@@ -127,8 +133,14 @@ def read_graph_proto(reader: CheckpointReader) -> Any:
     return graph
 
 
-# (attribute name, checkpoint key, target array or None, index entry or None)
-_Read = tuple[str, str, Any, Any]
+# (attribute name, checkpoint key, target array or None, index entry or None, slice or None)
+_Read = tuple[str, str, Any, Any, SaveSliceInfo | None]
+
+
+def slices_of(obj: Any) -> Mapping[str, SaveSliceInfo]:
+    """The attributes of ``obj`` whose values are slices of a larger tensor, with their place."""
+    method = getattr(obj, "_checkpoint_slices", None)
+    return method() if method is not None else {}
 
 
 class CheckpointPosition:
@@ -229,7 +241,7 @@ class RestoreCoordinator:
             plans = self._walk(pairs)
             plans.extend(self._slot_plans())
             missing = [
-                key for _, _, reads in plans for _, key, _, _ in reads if key not in self.reader
+                key for _, _, reads in plans for _, key, *_ in reads if key not in self.reader
             ]
             if missing:
                 raise TensorNotFoundError(
@@ -300,6 +312,7 @@ class RestoreCoordinator:
         targets_method = getattr(obj, "_restore_targets", None)
         targets: Mapping[str, Any] = targets_method() if targets_method else {}
         names = targets.keys() if targets_method else tensors_of(obj).keys()
+        slices = slices_of(obj)
         entry = self._entry
         reads: list[_Read] = []
         unused = []
@@ -310,7 +323,9 @@ class RestoreCoordinator:
                 unused.append(name)
                 continue
             target = targets.get(match)
-            reads.append((match, key, target, entry(key) if target is not None else None))
+            info = slices.get(match)
+            found = entry(key) if target is not None or info is not None else None
+            reads.append((match, key, target, found, info))
         if unused:
             self.unused_attributes[node] = unused
         return node, obj, reads
@@ -360,18 +375,18 @@ class RestoreCoordinator:
     def _check(self, plan: tuple[int, Any, list[_Read]]) -> list[Mismatch]:
         node, _, reads = plan
         mismatches = []
-        for _, key, target, entry in reads:
+        for _, key, target, entry, info in reads:
             if entry is None:
                 continue
-            if entry.shape != target.shape:
+            # A slice is checked against the full tensor it is part of.
+            expected = info.full_shape if info is not None else tuple(target.shape)
+            if entry.shape != expected:
                 mismatches.append(
-                    Mismatch(
-                        self.dotted(node), key, "shape", str(tuple(target.shape)), str(entry.shape)
-                    )
+                    Mismatch(self.dotted(node), key, "shape", str(expected), str(entry.shape))
                 )
                 continue
             dtype = entry.dtype.numpy
-            if dtype is None or dtype == target.dtype:
+            if dtype is None or target is None or dtype == target.dtype:
                 continue
             castable = self.allow_dtype_cast and (dtype.kind == "O") == (target.dtype.kind == "O")
             if not castable:
@@ -386,9 +401,19 @@ class RestoreCoordinator:
         if getattr(obj, "_ckpt_update_uid", 0) > self.uid:
             return  # a newer restore already reached this object: the newest request wins
         read = self.reader._bundle.read
+        region = self.reader._bundle.read_region
         values: dict[str, Any] = {}
-        for name, key, target, entry in reads:
-            if entry is not None and entry.dtype.numpy == target.dtype:
+        for name, key, target, entry, info in reads:
+            if info is not None:
+                # Only the stored pieces intersecting this slice are read.
+                if target is not None and entry.dtype.numpy == target.dtype:
+                    values[name] = region(key, info.bounds, out=target)
+                else:
+                    value = region(key, info.bounds)
+                    if target is not None and value.dtype != target.dtype:
+                        value = value.astype(target.dtype)
+                    values[name] = value
+            elif entry is not None and entry.dtype.numpy == target.dtype:
                 # In place; the reader checks ``out`` and copies through a buffer if it must.
                 values[name] = read(key, out=target)
             else:

@@ -4,6 +4,11 @@ The seed's API, and the engine under :class:`ckpt.Checkpoint`: ``save`` writes e
 of the graph (breadth-first order, then slot variables) and the ``TrackableObjectGraph`` last,
 as TF does; ``restore`` matches by dependency names, or by variable names for checkpoints that
 have no object graph (TF1 ``Saver`` checkpoints).
+
+An object whose value is one slice of a larger tensor (a process's shard) says so with
+``_checkpoint_slices() -> {attribute: SaveSliceInfo}``: its value is saved with
+``add_slice`` under the attribute's key (TF's layout for partitioned tensors, format doc
+§5.1), and a restore reads only its region of whatever slices the checkpoint holds.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from ckpt.checkpoint.restore import (
     RestoreCoordinator,
     mismatch_error,
     read_graph_proto,
+    slices_of,
     tensors_of_cheap,
 )
 from ckpt.checkpoint.status import (
@@ -35,11 +41,12 @@ from ckpt.errors import CheckpointNotFoundError
 from ckpt.reader import CheckpointReader
 from ckpt.trackable.base import children_of, tensors_of
 from ckpt.trackable.module import Module
+from ckpt.trackable.partitioned import SaveSliceInfo
 from ckpt.trackable.python_state import PythonState
 from ckpt.trackable.variables import Variable
 from ckpt.writer import CheckpointWriter
 
-__all__ = ["CheckpointOptions", "CheckpointableSaver"]
+__all__ = ["CheckpointOptions", "CheckpointableSaver", "SaveItem", "collect"]
 
 Status = CheckpointLoadStatus | InitializationOnlyStatus | NameBasedSaverStatus
 
@@ -70,17 +77,75 @@ class CheckpointOptions:
     enable_async: bool = False
 
 
+@dataclass(frozen=True)
+class SaveItem:
+    """One value a save writes: its key, the value, and where it sits if it is a slice.
+
+    ``owner`` is the object that saves it (distributed saves ask it which replica it is).
+    """
+
+    key: str
+    value: Any
+    slice_info: SaveSliceInfo | None = None
+    owner: Any = None
+
+    def write_to(self, writer: Any, *, shard: int | None = None) -> None:
+        """``writer.add`` the value, or ``writer.add_slice`` it at its place."""
+        info = self.slice_info
+        if info is None:
+            writer.add(self.key, self.value, shard=shard)
+        else:
+            writer.add_slice(
+                self.key,
+                self.value,
+                full_shape=info.full_shape,
+                offset=info.var_offset,
+                shard=shard,
+            )
+
+
+def collect(root: Any) -> tuple[list[SaveItem], bytes]:
+    """Every value of the graph rooted at ``root`` in write order, and the serialized graph.
+
+    TF's order: tensors by node (Python state after the others); the graph goes last.
+    """
+    graph = walk(root)
+    attributes: dict[int, list[tuple[str, str, str]]] = {}
+    order = [n for n, o in enumerate(graph.objects) if not isinstance(o, PythonState)]
+    order += [n for n, o in enumerate(graph.objects) if isinstance(o, PythonState)]
+    items: list[SaveItem] = []
+    for node in order:
+        obj = graph.objects[node]
+        slices = slices_of(obj)
+        for name, value in tensors_of(obj).items():
+            key = keys.checkpoint_key(graph.paths[node], name)
+            info = slices.get(name)
+            items.append(SaveItem(key, value, info, obj))
+            full_name = info.full_name if info is not None else _full_name(obj)
+            attributes.setdefault(node, []).append((name, full_name, key))
+    return items, graph.to_proto(attributes).SerializeToString()
+
+
+def graph_value(proto: bytes) -> np.ndarray:
+    """The object graph as the scalar string tensor stored under its reserved key."""
+    return np.array(proto, dtype=object)
+
+
 @dataclass
 class Snapshot:
     """The values of a graph copied to host memory, in write order (object graph last)."""
 
-    tensors: list[tuple[str, Any]]
+    items: list[SaveItem]
+
+    @property
+    def tensors(self) -> list[tuple[str, Any]]:
+        return [(item.key, item.value) for item in self.items]
 
     def write(self, prefix: str, options: CheckpointOptions) -> str:
         """Write the snapshot to ``prefix`` (committed atomically); return it."""
         with CheckpointWriter(prefix, sync=options.sync) as writer:
-            for key, value in self.tensors:
-                writer.add(key, value)
+            for item in self.items:
+                item.write_to(writer)
         return prefix
 
 
@@ -117,22 +182,12 @@ class CheckpointableSaver:
         return self._write(prefix, options or CheckpointOptions())
 
     def _write(self, prefix: str, options: CheckpointOptions) -> str:
-        graph = walk(self._root)
-        attributes: dict[int, list[tuple[str, str, str]]] = {}
-        # TF saves Python state after every tensor (it is serialized separately), then the graph.
-        order = [n for n, o in enumerate(graph.objects) if not isinstance(o, PythonState)]
-        order += [n for n, o in enumerate(graph.objects) if isinstance(o, PythonState)]
+        items, proto = collect(self._root)
         with CheckpointWriter(prefix, sync=options.sync) as writer:
-            for node in order:
-                obj = graph.objects[node]
-                for name, value in tensors_of(obj).items():
-                    key = keys.checkpoint_key(graph.paths[node], name)
-                    writer.add(key, value)
-                    attributes.setdefault(node, []).append((name, _full_name(obj), key))
-            proto = graph.to_proto(attributes)
-            writer.add(
-                keys.OBJECT_GRAPH_PROTO_KEY, np.array(proto.SerializeToString(), dtype=object)
-            )
+            for item in items:
+                item.write_to(writer)
+            # TF saves the object graph last.
+            writer.add(keys.OBJECT_GRAPH_PROTO_KEY, graph_value(proto))
         return prefix
 
     def _snapshot(self) -> Snapshot:
@@ -140,22 +195,12 @@ class CheckpointableSaver:
 
         Same order and keys as :meth:`_write`; writing the snapshot later gives the same files.
         """
-        graph = walk(self._root)
-        attributes: dict[int, list[tuple[str, str, str]]] = {}
-        order = [n for n, o in enumerate(graph.objects) if not isinstance(o, PythonState)]
-        order += [n for n, o in enumerate(graph.objects) if isinstance(o, PythonState)]
-        tensors: list[tuple[str, Any]] = []
-        for node in order:
-            obj = graph.objects[node]
-            for name, value in tensors_of(obj).items():
-                key = keys.checkpoint_key(graph.paths[node], name)
-                tensors.append((key, np.array(value, copy=True)))
-                attributes.setdefault(node, []).append((name, _full_name(obj), key))
-        proto = graph.to_proto(attributes)
-        tensors.append(
-            (keys.OBJECT_GRAPH_PROTO_KEY, np.array(proto.SerializeToString(), dtype=object))
-        )
-        return Snapshot(tensors)
+        items, proto = collect(self._root)
+        copied = [
+            SaveItem(i.key, np.array(i.value, copy=True), i.slice_info, i.owner) for i in items
+        ]
+        copied.append(SaveItem(keys.OBJECT_GRAPH_PROTO_KEY, graph_value(proto)))
+        return Snapshot(copied)
 
     def restore(
         self, save_path: str | os.PathLike[str] | None, *, options: CheckpointOptions | None = None
@@ -259,7 +304,17 @@ def restore_by_name(
         targets = getattr(obj, "_restore_targets", None)
         attribute = next(iter(targets() if targets else tensors_of(obj)))
         target = targets()[attribute] if targets else None
-        value = reader.get_tensor(key)
+        info = slices_of(obj).get(attribute)
+        if info is not None:
+            full = reader.get_tensor_info(key).shape
+            if tuple(full) != info.full_shape:
+                mismatches.append(
+                    Mismatch(display, key, "shape", str(info.full_shape), str(tuple(full)))
+                )
+                continue
+            value = reader._bundle.read_region(key, info.bounds)
+        else:
+            value = reader.get_tensor(key)
         if target is not None:
             if value.shape != target.shape:
                 mismatches.append(

@@ -5,6 +5,11 @@ one tensor); :meth:`BundleWriter.finish` builds the index with TF's exact table 
 renames the data files and, last, the index into place. Until that final rename no reader can
 see the checkpoint; an aborted or failed write removes its temporary files.
 
+A distributed save writes one shard per process: a writer made with ``shard_id=r`` writes only
+``prefix.data-r-of-N``; :meth:`BundleWriter.finish_partial` leaves it under its temporary name
+with its entries in a partial index next to it, :meth:`BundleWriter.commit_partial` renames the
+data file into place, and one process merges the partial indexes (:func:`write_index`).
+
 On fsspec URLs (object stores have no atomic rename) an existing ``prefix.index`` is deleted
 first, data files are streamed to their final names and the index is written last, in one
 request: readers still never see a partial checkpoint, and a failed write deletes its files.
@@ -16,7 +21,7 @@ import bisect
 import contextlib
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -130,26 +135,52 @@ class BundleWriter:
         num_shards: number of data files; a tensor goes to the shard given to :meth:`add`, or to
             the one with the fewest bytes so far.
         sync: fsync the files and their directory before committing (durable across power loss).
+        shard_id: write only data shard ``shard_id`` of ``num_shards`` (one process of a
+            distributed save); finish with :meth:`finish_partial` and :meth:`commit_partial`
+            instead of :meth:`finish`. Local paths only.
+        temp_id: the number in the temporary names (``.tempstate<temp_id>``), random by
+            default; the processes of one distributed save share it so that the merging
+            process can find every partial index.
     """
 
-    def __init__(self, prefix: str, *, num_shards: int = 1, sync: bool = False) -> None:
+    def __init__(
+        self,
+        prefix: str,
+        *,
+        num_shards: int = 1,
+        sync: bool = False,
+        shard_id: int | None = None,
+        temp_id: int | None = None,
+    ) -> None:
         if num_shards < 1:
             raise InvalidTensorError(f"num_shards must be >= 1, got {num_shards}")
+        if shard_id is not None and not 0 <= shard_id < num_shards:
+            raise InvalidTensorError(f"shard_id {shard_id} is outside 0..{num_shards - 1}")
         self.prefix = storage.normalize(prefix)
         self.num_shards = num_shards
         self.sync = sync
+        self.shard_id = shard_id
         self._remote = storage.is_url(self.prefix)
+        if self._remote and shard_id is not None:
+            raise InvalidTensorError(
+                f"{self.prefix}: a one-shard (distributed) writer needs a local or shared "
+                "file system path; object stores have no atomic rename"
+            )
         directory = "" if self._remote else os.path.dirname(self.prefix)
         if directory:
             os.makedirs(directory, exist_ok=True)
-        self._tag = f"{naming.TEMP_MARKER}{secrets.randbits(63)}"
+        self.temp_id = secrets.randbits(63) if temp_id is None else int(temp_id)
+        self._tag = f"{naming.TEMP_MARKER}{self.temp_id}"
         naming.register_temp(self._tag, self.prefix)
+        # The global shard ids this writer writes; files and offsets are indexed like it.
+        self._shard_ids = list(range(num_shards)) if shard_id is None else [shard_id]
         self._entries: dict[bytes, Any] = {}
         self._sliced: dict[bytes, _SlicedTensor] = {}
         self._files: list[IO[bytes]] = []
-        self._offsets = [0] * num_shards
+        self._offsets = [0] * len(self._shard_ids)
         self._crc_pool: ThreadPoolExecutor | None = None
         self._done = False
+        self._data_committed = False
         if self._remote:
             try:
                 # The index goes first so no reader pairs an older index with our data.
@@ -161,7 +192,7 @@ class BundleWriter:
                 raise
             return
         try:
-            for shard in range(num_shards):
+            for shard in range(len(self._shard_ids)):
                 path = self._temp(self._data_path(shard))
                 # Kept open across add() calls and closed in finish()/abort().
                 self._files.append(open(path, "wb", buffering=_WRITE_BUFFER))  # noqa: SIM115
@@ -170,7 +201,8 @@ class BundleWriter:
             raise
 
     def _data_path(self, shard: int) -> str:
-        return naming.data_filename(self.prefix, shard, self.num_shards)
+        """The final name of this writer's ``shard``-th file (a local index)."""
+        return naming.data_filename(self.prefix, self._shard_ids[shard], self.num_shards)
 
     def _temp(self, path: str) -> str:
         return path + self._tag
@@ -197,11 +229,12 @@ class BundleWriter:
         return raw
 
     def _pick_shard(self, shard: int | None) -> int:
+        """The local index of the file for global shard id ``shard`` (None: the emptiest)."""
         if shard is None:
-            return min(range(self.num_shards), key=self._offsets.__getitem__)
-        if not isinstance(shard, int) or not 0 <= shard < self.num_shards:
-            raise InvalidTensorError(f"shard {shard!r} is outside 0..{self.num_shards - 1}")
-        return shard
+            return min(range(len(self._shard_ids)), key=self._offsets.__getitem__)
+        if not isinstance(shard, int) or shard not in self._shard_ids:
+            raise InvalidTensorError(f"shard {shard!r} is not one of {self._shard_ids}")
+        return self._shard_ids.index(shard)
 
     def _append(self, raw_key: bytes, payload: _Payload, shard: int) -> None:
         """Write prepared bytes to ``shard`` and record their entry under ``raw_key``."""
@@ -222,7 +255,7 @@ class BundleWriter:
             masked = mask(pending.result())
         entry = protos.BundleEntryProto(
             dtype=payload.dtype.value,
-            shard_id=shard,
+            shard_id=self._shard_ids[shard],
             offset=self._offsets[shard],
             size=payload.size,
             crc32c=masked,
@@ -308,8 +341,10 @@ class BundleWriter:
         info.record(tensor_slice, bounds)
 
     def _index_entries(self) -> list[tuple[bytes, bytes]]:
-        header = protos.BundleHeaderProto(num_shards=self.num_shards)
-        header.version.producer = protos.BUNDLE_VERSION
+        return index_records(self.records(), num_shards=self.num_shards)
+
+    def records(self) -> dict[bytes, bytes]:
+        """Every index entry so far (serialized ``BundleEntryProto`` by raw key), no header."""
         records = {key: entry.SerializeToString() for key, entry in self._entries.items()}
         for key, info in self._sliced.items():
             full = protos.BundleEntryProto(dtype=info.dtype.value)
@@ -319,11 +354,15 @@ class BundleWriter:
             for s in info.slices:
                 full.slices.append(s.to_proto())
             records[key] = full.SerializeToString()
-        return [(b"", header.SerializeToString()), *sorted(records.items())]
+        return records
 
     def finish(self) -> str:
         """Commit: rename the flushed data files, then write and rename the index; return prefix."""
         self._check_open()
+        if self.shard_id is not None:
+            raise InvalidTensorError(
+                "a one-shard writer is finished with finish_partial() and commit_partial()"
+            )
         if self._remote:
             return self._finish_remote()
         try:
@@ -337,7 +376,7 @@ class BundleWriter:
             # An older checkpoint at this prefix must never pair its index with our data.
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(index_path)
-            for shard in range(self.num_shards):
+            for shard in range(len(self._shard_ids)):
                 os.replace(self._temp(self._data_path(shard)), self._data_path(shard))
             temp_index = self._temp(index_path)
             with open(temp_index, "wb") as f:
@@ -355,6 +394,58 @@ class BundleWriter:
         self._stop_pool()
         naming.unregister_temp(self._tag)
         return self.prefix
+
+    def partial_index_path(self) -> str:
+        """Where :meth:`finish_partial` writes this shard's entries (a temporary name)."""
+        assert self.shard_id is not None
+        return self._temp(partial_index_filename(self.prefix, self.shard_id, self.num_shards))
+
+    def finish_partial(self) -> str:
+        """Flush this shard's data (still under its temporary name) and write its entries.
+
+        The entries go to :meth:`partial_index_path` as a table in the index format (header
+        included), so :func:`read_partial_index` can merge them. Returns that path. Nothing is
+        visible to readers yet; :meth:`commit_partial` or :meth:`abort` follows.
+        """
+        self._check_open()
+        if self.shard_id is None:
+            raise InvalidTensorError("finish_partial() is for writers made with shard_id=")
+        try:
+            table = build_table(self._index_entries())
+            for f in self._files:
+                f.flush()
+                if self.sync:
+                    os.fsync(f.fileno())
+                f.close()
+            path = self.partial_index_path()
+            with open(path, "wb") as f:
+                f.write(table)
+                if self.sync:
+                    f.flush()
+                    os.fsync(f.fileno())
+        except BaseException:
+            self.abort()
+            raise
+        self._stop_pool()
+        return path
+
+    def commit_partial(self) -> None:
+        """Rename the data file to its final name (after every process finished its part).
+
+        The partial index stays for the merging process, which deletes it. Until the merged
+        index is written no reader sees the data file; :meth:`abort` still removes it.
+        """
+        if self.shard_id is None or self._done:
+            raise InvalidTensorError(f"writer for {self.prefix} cannot commit a partial shard")
+        for shard in range(len(self._shard_ids)):
+            os.replace(self._temp(self._data_path(shard)), self._data_path(shard))
+        self._data_committed = True
+
+    def release(self) -> None:
+        """Forget this writer after a successful distributed commit (its files stay)."""
+        self._done = True
+        self._stop_pool()
+        naming.unregister_temp(self._tag)
 
     def _finish_remote(self) -> str:
         """Close (upload) the data files, then write the index in one request."""
@@ -399,8 +490,12 @@ class BundleWriter:
         for f in self._files:
             with contextlib.suppress(OSError):
                 f.close()
-        paths = [self._temp(self._data_path(s)) for s in range(self.num_shards)]
+        paths = [self._temp(self._data_path(s)) for s in range(len(self._shard_ids))]
         paths.append(self._temp(naming.index_filename(self.prefix)))
+        if self.shard_id is not None:
+            paths.append(self.partial_index_path())
+            if self._data_committed:  # renamed, but the merged index was never written
+                paths += [self._data_path(s) for s in range(len(self._shard_ids))]
         for path in paths:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
@@ -417,4 +512,55 @@ class BundleWriter:
             self.abort()
 
 
-__all__ = ["BundleWriter", "as_array"]
+def partial_index_filename(prefix: str, shard: int, num_shards: int) -> str:
+    """The partial index of data shard ``shard`` in a distributed save (before its temp tag)."""
+    return f"{prefix}.index-{shard:05d}-of-{num_shards:05d}"
+
+
+def index_records(records: Mapping[bytes, bytes], *, num_shards: int) -> list[tuple[bytes, bytes]]:
+    """The rows of an index table: the header (key ``""``), then ``records`` sorted by key."""
+    header = protos.BundleHeaderProto(num_shards=num_shards)
+    header.version.producer = protos.BUNDLE_VERSION
+    return [(b"", header.SerializeToString()), *sorted(records.items())]
+
+
+def write_index(
+    prefix: str,
+    records: Mapping[bytes, bytes],
+    *,
+    num_shards: int,
+    sync: bool = False,
+    temp_id: int | None = None,
+) -> str:
+    """Write ``prefix.index`` from finished entries (temp name, then rename: the commit point).
+
+    The bytes equal those a single :class:`BundleWriter` writes for the same entries: TF's
+    table with the header first and the keys sorted.
+    """
+    table = build_table(index_records(records, num_shards=num_shards))
+    index_path = naming.index_filename(prefix)
+    tag = f"{naming.TEMP_MARKER}{secrets.randbits(63) if temp_id is None else temp_id}"
+    temp = index_path + tag
+    try:
+        with open(temp, "wb") as f:
+            f.write(table)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(temp, index_path)
+        if sync:
+            storage.fsync_dir(os.path.dirname(prefix))
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    return prefix
+
+
+__all__ = [
+    "BundleWriter",
+    "as_array",
+    "index_records",
+    "partial_index_filename",
+    "write_index",
+]

@@ -24,6 +24,7 @@ state outlives the ``Checkpoint`` and status objects of the restore (see :class:
 
 from __future__ import annotations
 
+import sys
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from itertools import chain
@@ -67,6 +68,20 @@ def _entries(module: nn.Module) -> Iterator[tuple[str, Any]]:
             yield name, child
 
 
+def _tensor_node(tensor: torch.Tensor, name: str) -> Any:
+    """A parameter's or buffer's node: a sharded variable for a ``DTensor`` (each process
+    saves and restores its own piece), else a :class:`TensorVariable`."""
+    dtensor_module = sys.modules.get("torch.distributed.tensor")
+    dtensor_type = getattr(dtensor_module, "DTensor", None)
+    if dtensor_type is not None and isinstance(tensor, dtensor_type):
+        from ckpt.distributed.sharded import ShardedVariable
+
+        node = ShardedVariable.from_dtensor(tensor, name=name)
+        node.__dict__["_ckpt_target"] = tensor  # the identity cache's key object
+        return node
+    return TensorVariable(tensor, name=name)
+
+
 class ModuleTrackable(Trackable):
     """An ``nn.Module`` in the object graph (made by :func:`ckpt.torch.adapt`, one per module).
 
@@ -97,7 +112,7 @@ class ModuleTrackable(Trackable):
         """The node of the parameter, buffer, submodule or extra state under ``name``."""
         node: Any
         if isinstance(value, torch.Tensor):
-            node = node_for(value, lambda t: TensorVariable(t, name=self._prefix + name))
+            node = node_for(value, lambda t: _tensor_node(t, self._prefix + name))
             if has_lazy_tensors(self.module):
                 node._lazy_owner = weakref.ref(self.module)
                 _watch_materialization(self.module)
