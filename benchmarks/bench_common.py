@@ -191,3 +191,24 @@ def settle_repetitions(args: argparse.Namespace, full_repeat: int) -> str:
     return f"best of {args.repeat}" + (
         f" after {args.warmup} warm-up run{'s' if args.warmup > 1 else ''}" if args.warmup else ""
     )
+
+
+def proc_status() -> dict[str, int]:
+    """``/proc/self/status`` memory fields (``VmRSS``, ``VmHWM``, ``RssAnon`` …), in bytes."""
+    fields = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key.startswith(("Vm", "Rss")) and value.strip().endswith("kB"):
+                fields[key] = int(value.split()[0]) * 1024
+    return fields
+
+
+def reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0); ``False`` if not permitted."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True

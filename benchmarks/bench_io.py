@@ -42,8 +42,10 @@ from bench_common import (
     cpu_busy,
     environment,
     print_header,
+    proc_status,
     quiesce,
     report_load,
+    reset_peak_rss,
     settle_repetitions,
     timing_json,
     unlink,
@@ -477,27 +479,6 @@ def run_library(cls: type[Library], workload: Workload, directory: str, repeat: 
 # --- peak memory (separate process) -----------------------------------------------------------
 
 
-def _status() -> dict[str, int]:
-    """``/proc/self/status`` memory fields, in bytes."""
-    fields = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key.startswith(("Vm", "Rss")) and value.strip().endswith("kB"):
-                fields[key] = int(value.split()[0]) * 1024
-    return fields
-
-
-def _reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0); ``False`` if not permitted."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        return False
-    return True
-
-
 def memory_probe(mode: str, layout_path: str) -> dict[str, Any]:
     """Restore once in this (fresh) process and report its resident-memory high-water mark."""
     with open(layout_path) as f:
@@ -505,21 +486,21 @@ def memory_probe(mode: str, layout_path: str) -> dict[str, Any]:
     shapes = {name: tuple(shape) for name, shape in layout["tensors"]}
     tensor_bytes = sum(4 * int(np.prod(s)) for s in shapes.values())
     gc.collect()
-    before = _status()
+    before = proc_status()
     dst: Arrays = {}
     if mode in ("raw", "ckpt"):
         for name, shape in shapes.items():
             dst[name] = np.empty(shape, np.float32)
             dst[name].fill(1)
-    allocated = _status()
-    reset = _reset_peak()
-    peak_before = _status()["VmHWM"]
+    allocated = proc_status()
+    reset = reset_peak_rss()
+    peak_before = proc_status()["VmHWM"]
     kept: list[np.ndarray] = []
     if mode == "raw":
         with open(layout["raw"], "rb", buffering=0) as f:
             for array in dst.values():
                 f.readinto(array.data.cast("B"))
-        end = _status()
+        end = proc_status()
     else:
         with ckpt.load_checkpoint(layout["ckpt"]) as reader:
             for name in shapes:
@@ -527,8 +508,8 @@ def memory_probe(mode: str, layout_path: str) -> dict[str, Any]:
                     reader.get_tensor(name, out=dst[name])
                 else:
                     kept.append(reader.get_tensor(name))
-            end = _status()  # before close: mapped data pages still count
-    after = _status()
+            end = proc_status()  # before close: mapped data pages still count
+    after = proc_status()
     return {
         "mode": mode, "tensor_bytes": tensor_bytes, "peak_reset": reset,
         "rss_before_alloc": before["VmRSS"], "rss_after_alloc": allocated["VmRSS"],

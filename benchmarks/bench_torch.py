@@ -55,6 +55,7 @@ from bench_common import (
     cpu_busy,
     environment,
     print_header,
+    proc_status,
     quiesce,
     report_load,
     settle_repetitions,
@@ -257,23 +258,13 @@ def run_method(
 # --- peak memory (a fresh process per method) ---------------------------------------------------
 
 
-def _status() -> dict[str, int]:
-    fields = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key.startswith(("Vm", "Rss")) and value.strip().endswith("kB"):
-                fields[key] = int(value.split()[0]) * 1024
-    return fields
-
-
 def memory_probe(name: str, path: str, width: int) -> dict[str, Any]:
     """Build the model (touched), reset the RSS high-water mark, restore once, report."""
     target = make_model(width)
     zero(target)
     model_bytes = nbytes(target)
     restore = {"ckpt": _ckpt_restore, "torch": _torch_restore, "safetensors": _st_restore}[name]
-    before = _status()
+    before = proc_status()
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # VmHWM := current RSS (Linux >= 4.0)
@@ -281,7 +272,7 @@ def memory_probe(name: str, path: str, width: int) -> dict[str, Any]:
     except OSError:
         reset = False
     restore(target, path)
-    after = _status()
+    after = proc_status()
     return {
         "method": name, "model_bytes": model_bytes, "peak_reset": reset,
         "rss_before": before["VmRSS"], "hwm": after["VmHWM"],

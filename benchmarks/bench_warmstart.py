@@ -36,7 +36,9 @@ from bench_common import (
     cpu_busy,
     environment,
     print_header,
+    proc_status,
     report_load,
+    reset_peak_rss,
     skip_parser,
 )
 
@@ -164,27 +166,6 @@ def _proc_io() -> dict[str, int]:
         return {k: int(v) for k, v in (line.split(":") for line in f)}
 
 
-def _status() -> dict[str, int]:
-    """``/proc/self/status`` memory fields, in bytes."""
-    fields = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key.startswith(("Vm", "Rss")) and value.strip().endswith("kB"):
-                fields[key] = int(value.split()[0]) * 1024
-    return fields
-
-
-def _reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0); ``False`` if not permitted."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        return False
-    return True
-
-
 def _evict(paths: list[str]) -> None:
     """Drop the files' (clean) pages from the page cache, so reads go to the disk."""
     for path in paths:
@@ -211,14 +192,14 @@ def probe(method_key: str, layout_path: str) -> dict[str, Any]:
     with open(layout_path) as f:
         layout = Layout(**json.load(f))
     method = next(m for m in METHODS if m.key == method_key)
-    rss_start = _status()["VmRSS"]
+    rss_start = proc_status()["VmRSS"]
     assignment_map, transforms, targets = method.model(layout)
     model_bytes = sum(v.numpy().nbytes for v in targets.values())
     gc.collect()
     _evict(layout.files())
     io_before = _proc_io()
-    reset = _reset_peak()
-    rss_before = _status()["VmRSS"]
+    reset = reset_peak_rss()
+    rss_before = proc_status()["VmRSS"]
     start = time.perf_counter()
     plan_bytes = None
     if method.naive:
@@ -230,7 +211,7 @@ def probe(method_key: str, layout_path: str) -> dict[str, Any]:
         plan_bytes = plan.read_bytes
     seconds = time.perf_counter() - start
     io_after = _proc_io()
-    status = _status()
+    status = proc_status()
     for i, v in targets.items():  # every target got its rows
         column = v.numpy()[:, [0, -1]]
         want = np.arange(column.shape[0], dtype=np.float32) + np.float32(i * layout.rows)
