@@ -11,9 +11,10 @@ no fsync on either side:
   ``dcp.load`` into zeroed DTensors.
 
 Throughput = total bytes of the state / wall time (barrier to barrier). Each rank's peak
-anonymous memory (``RssAnon``, sampled every 2 ms) above its level before the operation is
-reported: the shard itself is already resident, so this is the extra memory the checkpointer
-needs. Restored values are checked against the saved ones (untimed).
+resident memory (``VmHWM``, reset before each operation; anonymous memory and mapped file
+pages alike) above its resident memory before the operation is reported: the shard itself
+is already resident, so this is the extra memory the checkpointer needs. Restored values are
+checked against the saved ones (untimed).
 
 Usage::
 
@@ -28,7 +29,6 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -42,42 +42,28 @@ from torch.distributed.tensor import DTensor, Shard
 
 import ckpt
 import ckpt.distributed
+from bench_common import proc_status, reset_peak_rss
 from ckpt.distributed import ShardedVariable
 
 TENSORS = 8
 WIDTH = 1024
 
 
-def _rss_anon() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 class PeakMemory:
-    """Samples RssAnon on a thread; ``extra`` is the peak above the level at start."""
+    """Peak resident memory during the block (``VmHWM``, reset at the start: anonymous memory
+    and mapped file pages alike) above the resident memory at the start."""
 
     def __enter__(self) -> PeakMemory:
-        self.base = self.peak = _rss_anon()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self.measured = reset_peak_rss()
+        self.base = proc_status()["VmRSS"]
         return self
 
-    def _run(self) -> None:
-        while not self._stop.wait(0.002):
-            self.peak = max(self.peak, _rss_anon())
-
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_anon())
+        self.peak = proc_status()["VmHWM"]
 
     @property
     def extra(self) -> int:
-        return self.peak - self.base
+        return max(self.peak - self.base, 0) if self.measured else -1
 
 
 def state(mesh: Any, rows: int, fill: bool) -> dict[str, DTensor]:

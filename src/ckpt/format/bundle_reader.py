@@ -610,6 +610,10 @@ class BundleReader:
             buf, length = shard if shard is not None else self._shard(entry.shard_id)
             if entry.offset + entry.size > length:
                 self._raw_bytes(entry)  # raises: the file is truncated
+            if self._fds:  # readahead off: fetch exactly this entry's bytes first
+                fd = self._fds.get(entry.shard_id)
+                if fd is not None:
+                    _prefetch(fd, entry.offset, entry.size)
             raw = np.frombuffer(buf, np.uint8, entry.size, entry.offset)
             if self.verify if verify is None else verify:
                 computed = mask(crc32c_of_array(raw))
@@ -679,9 +683,21 @@ class BundleReader:
             dst = tuple(
                 slice(a - r0, b - r0) for (a, b), (r0, _) in zip(inter, bounds, strict=True)
             )
-            result[dst] = piece_values[src]
-            if not piece.dtype.is_string and not self._remote:
-                self._consumed(piece.shard_id, _volume(inter) * result.itemsize)
+            if piece.dtype.is_string or self._remote or not inter:
+                result[dst] = piece_values[src]
+                continue
+            # Row blocks of a few MiB, each released from the mapping once copied, so the
+            # memory a read needs stays bounded whatever the size of the stored piece.
+            row_bytes = max(1, _volume(inter[1:]) * result.itemsize)
+            step = max(1, _COPY_CHUNK // row_bytes)
+            (s0, d0) = (src[0].start, dst[0].start)
+            rows = inter[0][1] - inter[0][0]
+            for r in range(0, rows, step):
+                n = min(step, rows - r)
+                rows_dst = (slice(d0 + r, d0 + r + n), *dst[1:])
+                rows_src = (slice(s0 + r, s0 + r + n), *src[1:])
+                result[rows_dst] = piece_values[rows_src]
+                self._consumed(piece.shard_id, n * row_bytes)
         return result
 
     def region_bytes(self, key: str, bounds: Bounds, *, verify: bool | None = None) -> int:
