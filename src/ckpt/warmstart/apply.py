@@ -14,7 +14,7 @@ from ckpt.reader import CheckpointReader
 from ckpt.warmstart.assignment import CheckpointNames, plan_assignments
 from ckpt.warmstart.plan import Assignment, WarmStartPlan
 from ckpt.warmstart.targets import namespace_of
-from ckpt.warmstart.transforms import TransformLike, source_region
+from ckpt.warmstart.transforms import TransformLike
 
 __all__ = ["execute", "init_from_checkpoint"]
 
@@ -135,16 +135,9 @@ def _value_for(reader: CheckpointReader, a: Assignment) -> np.ndarray:
 
 def _read(reader: CheckpointReader, a: Assignment) -> np.ndarray:
     """The assignment's value: only the region it needs when the transforms allow."""
-    full_out = a.stored_shape_out
-    region = a.region if a.region is not None else tuple((0, d) for d in full_out)
-    source = None
-    try:
-        source = source_region(a.transforms, region, a.stored_shape)
-    except Exception:
-        source = None
     whole = tuple((0, d) for d in a.stored_shape)
-    if source is not None and source != whole:
-        value = reader.get_slice(a.checkpoint_key, tuple(slice(lo, hi) for lo, hi in source))
+    if a.source is not None and a.source != whole:
+        value = reader.get_slice(a.checkpoint_key, tuple(slice(lo, hi) for lo, hi in a.source))
         for transform in a.transforms:
             value = transform.on_region(value)
         return value

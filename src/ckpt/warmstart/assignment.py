@@ -341,7 +341,10 @@ class _Planner:
                 key=target.name,
             )
         self._assigned[id(target.obj)] = key
-        read = self._read_estimate(key, chain, region, stored_shape)
+        source = _source(chain, region, stored_shape)
+        index = None if source is None else tuple(slice(a, b) for a, b in source)
+        # The stored pieces the source region touches (whole pieces when verifying).
+        read = self.names.reader.bytes_to_read(key, index)
         self.assignments.append(
             Assignment(
                 checkpoint_key=key,
@@ -353,27 +356,10 @@ class _Planner:
                 region=region,
                 transforms=chain,
                 read_bytes=read,
+                source=source,
                 target=target,
             )
         )
-
-    def _read_estimate(
-        self,
-        key: str,
-        chain: tuple[Transform, ...],
-        region: Bounds | None,
-        stored_shape: tuple[int, ...],
-    ) -> int:
-        """Bytes an assignment reads: the stored pieces its source region touches (whole
-        pieces when verifying, whose CRC32C covers all of them)."""
-        reader = self.names.reader
-        out_shape, _ = chain_output(chain, stored_shape, np.dtype(np.float32))
-        source = None
-        if out_shape is not None:
-            wanted = region if region is not None else tuple((0, d) for d in out_shape)
-            source = source_region(chain, wanted, stored_shape)
-        index = None if source is None else tuple(slice(a, b) for a, b in source)
-        return reader.bytes_to_read(key, index)
 
     def scope(self, ckpt_name: str, target: str) -> None:
         scopes = target[: target.rindex("/")] if "/" in target else ""
@@ -417,6 +403,18 @@ class _Planner:
                     key=full,
                 )
             self.one_to_one(full, var)
+
+
+def _source(
+    chain: tuple[Transform, ...], region: Bounds | None, stored_shape: tuple[int, ...]
+) -> Bounds | None:
+    """The region of the stored tensor an assignment reads (after ``chain`` it gives
+    ``region``, or the whole output), or ``None`` when only the whole tensor will do."""
+    out_shape, _ = chain_output(chain, stored_shape, np.dtype(np.float32))
+    if out_shape is None:
+        return None
+    wanted = region if region is not None else tuple((0, d) for d in out_shape)
+    return source_region(chain, wanted, stored_shape)
 
 
 def _transform_note(chain: tuple[Transform, ...], stored: tuple[int, ...]) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ckpt.warmstart.targets import Target
-from ckpt.warmstart.transforms import Transform, describe_chain
+from ckpt.warmstart.transforms import Transform, chain_output, describe_chain
 
 __all__ = ["Assignment", "WarmStartPlan"]
 
@@ -31,6 +31,8 @@ class Assignment:
         transforms: the transforms applied to the checkpoint value, in order.
         read_bytes: bytes of the data files this assignment reads: the stored pieces its
             region touches, whole when verifying (their CRC32C covers all of them).
+        source: the region of the checkpoint tensor read, ``(start, stop)`` per axis, or
+            ``None`` when the transforms need the whole tensor.
     """
 
     checkpoint_key: str
@@ -42,6 +44,7 @@ class Assignment:
     region: Bounds | None
     transforms: tuple[Transform, ...]
     read_bytes: int
+    source: Bounds | None
     target: Target = field(repr=False)
 
     @property
@@ -57,13 +60,8 @@ class Assignment:
     @property
     def stored_shape_out(self) -> tuple[int, ...]:
         """The full tensor's shape after the transforms (what ``region`` indexes)."""
-        shape = self.stored_shape
-        for transform in self.transforms:
-            try:
-                shape = transform.output_shape(shape)
-            except Exception:
-                return shape
-        return shape
+        shape, _ = chain_output(self.transforms, self.stored_shape, np.dtype(np.float32))
+        return shape if shape is not None else self.stored_shape
 
 
 @dataclass
