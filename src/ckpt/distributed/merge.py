@@ -130,7 +130,7 @@ def merge_partial_indexes(
                 f"{path}: written for {shards} shards, expected {num_shards}", path=path
             )
         partials.append(records)
-    write_index(prefix, merge_records(partials), num_shards=num_shards, sync=sync, temp_id=temp_id)
+    write_index(prefix, merge_records(partials), num_shards=num_shards, sync=sync)
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)

@@ -378,15 +378,7 @@ class BundleWriter:
                 os.unlink(index_path)
             for shard in range(len(self._shard_ids)):
                 os.replace(self._temp(self._data_path(shard)), self._data_path(shard))
-            temp_index = self._temp(index_path)
-            with open(temp_index, "wb") as f:
-                f.write(index_bytes)
-                if self.sync:
-                    f.flush()
-                    os.fsync(f.fileno())
-            os.replace(temp_index, index_path)
-            if self.sync:
-                storage.fsync_dir(os.path.dirname(self.prefix))
+            storage.replace_atomically(index_path, index_bytes, sync=self.sync)  # the commit
         except BaseException:
             self.abort()
             raise
@@ -525,12 +517,7 @@ def index_records(records: Mapping[bytes, bytes], *, num_shards: int) -> list[tu
 
 
 def write_index(
-    prefix: str,
-    records: Mapping[bytes, bytes],
-    *,
-    num_shards: int,
-    sync: bool = False,
-    temp_id: int | None = None,
+    prefix: str, records: Mapping[bytes, bytes], *, num_shards: int, sync: bool = False
 ) -> str:
     """Write ``prefix.index`` from finished entries (temp name, then rename: the commit point).
 
@@ -538,22 +525,7 @@ def write_index(
     table with the header first and the keys sorted.
     """
     table = build_table(index_records(records, num_shards=num_shards))
-    index_path = naming.index_filename(prefix)
-    tag = f"{naming.TEMP_MARKER}{secrets.randbits(63) if temp_id is None else temp_id}"
-    temp = index_path + tag
-    try:
-        with open(temp, "wb") as f:
-            f.write(table)
-            if sync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(temp, index_path)
-        if sync:
-            storage.fsync_dir(os.path.dirname(prefix))
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+    storage.replace_atomically(naming.index_filename(prefix), table, sync=sync)
     return prefix
 
 
