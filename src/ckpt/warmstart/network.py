@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ckpt.checkpoint.saver import SaveItem
 from ckpt.checkpoint_management import latest_checkpoint, update_checkpoint_state
 from ckpt.errors import AssignmentMapError, CheckpointNotFoundError, TensorNotFoundError
 from ckpt.format import naming, storage
@@ -131,13 +132,9 @@ def save_network_checkpoint(
         for name, entries in variables.items():
             for full, variable in entries:
                 value = variable._serialize_to_tensors()[VARIABLE_VALUE]
-                info = getattr(variable, "save_slice_info", None)
-                if info is not None and _logical(full, variable) != full:
-                    writer.add_slice(
-                        name, value, full_shape=info.full_shape, offset=info.var_offset
-                    )
-                else:
-                    writer.add(name, value)
+                # A partition part is stored as its slice of the full tensor.
+                part = _logical(full, variable) != full
+                SaveItem(name, value, variable.save_slice_info if part else None).write_to(writer)
     prefix = writer.prefix
     update_checkpoint_state(os.path.dirname(prefix) or ".", prefix)
     return prefix
