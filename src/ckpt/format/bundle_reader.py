@@ -610,11 +610,10 @@ class BundleReader:
             buf, length = shard if shard is not None else self._shard(entry.shard_id)
             if entry.offset + entry.size > length:
                 self._raw_bytes(entry)  # raises: the file is truncated
-            if self._fds:  # readahead off: fetch exactly this entry's bytes first
-                fd = self._fds.get(entry.shard_id)
-                if fd is not None:
-                    _prefetch(fd, entry.offset, entry.size)
-            raw = np.frombuffer(buf, np.uint8, entry.size, entry.offset)
+            if self._fds:  # readahead off: _raw_bytes fetches exactly this entry's bytes
+                raw = self._raw_bytes(entry)
+            else:
+                raw = np.frombuffer(buf, np.uint8, entry.size, entry.offset)
             if self.verify if verify is None else verify:
                 computed = mask(crc32c_of_array(raw))
                 if computed != entry.crc32c:
