@@ -508,3 +508,34 @@ def test_negative_dim_is_corrupt_through_both_paths(prefix: str) -> None:
 )
 def test_simple_dims_refuse_what_they_do_not_understand(raw: bytes) -> None:
     assert _simple_dims(raw) is None
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+@pytest.mark.parametrize("flip_at", [0, 5 << 20, (12 << 20) - 1])
+def test_large_tensor_checked_on_several_threads_leaves_out_untouched(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, threads: str, flip_at: int
+) -> None:
+    # 12 MiB: above the size at which checksum and copy are split across threads.
+    monkeypatch.setenv("CKPT_IO_THREADS", threads)
+    value = np.random.default_rng(7).standard_normal(3 << 20).astype(np.float32)
+    prefix = str(tmp_path / "big")
+    with BundleWriter(prefix) as w:
+        w.add("w", value)
+    out = np.zeros_like(value)
+    reader = BundleReader(prefix)
+    assert np.array_equal(reader.read("w", out=out), value)
+    reader.close()
+
+    data = tmp_path / "big.data-00000-of-00001"
+    raw = bytearray(data.read_bytes())
+    raw[flip_at] ^= 0x10
+    data.write_bytes(bytes(raw))
+    out = np.zeros_like(value)
+    reader = BundleReader(prefix)
+    with pytest.raises(ChecksumMismatchError, match="'w'"):
+        reader.read("w", out=out)
+    assert not out.any()
+    with pytest.raises(ChecksumMismatchError):
+        reader.view("w", verify=True)
+    assert np.count_nonzero(reader.read("w", verify=False) != value) == 1
+    reader.close()

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from ckpt.format.crc import ACCELERATED, crc32c, mask, unmask
+from ckpt.format.crc import (
+    ACCELERATED,
+    RELEASES_GIL,
+    crc32c,
+    crc32c_combine,
+    crc32c_nogil,
+    mask,
+    unmask,
+)
 
 MASK_DELTA = 0xA282EAD8
 
@@ -65,9 +77,12 @@ def test_object_array_is_refused() -> None:
         # §2.8: data block trailer covers block bytes plus the type byte 00: c9 26 a0 28.
         (
             bytes.fromhex(
-                "000006" "08011a020801"
-                "00011173" "08071204120208022008280935d530d85f"
-                "00010f78" "0801120412020802280835593ce535"
+                "000006"
+                "08011a020801"
+                "00011173"
+                "08071204120208022008280935d530d85f"
+                "00010f78"
+                "0801120412020802280835593ce535"
                 "0000000001000000"
                 "00"
             ),
@@ -97,3 +112,55 @@ def test_mask_changes_the_value() -> None:
 
 def test_accelerated_flag_is_bool() -> None:
     assert isinstance(ACCELERATED, bool)
+
+
+@given(st.binary(max_size=2000), st.binary(max_size=2000))
+def test_combine_equals_checksum_of_concatenation(a: bytes, b: bytes) -> None:
+    assert crc32c_combine(crc32c(a), crc32c(b), len(b)) == crc32c(a + b)
+
+
+@pytest.mark.parametrize("length_b", [0, 1, 7, 8, 4096, (1 << 20) + 3])
+def test_combine_long_second_piece(length_b: int) -> None:
+    rng = np.random.default_rng(length_b)
+    a = rng.integers(0, 256, 1000, dtype=np.uint8).tobytes()
+    b = rng.integers(0, 256, length_b, dtype=np.uint8).tobytes()
+    assert crc32c_combine(crc32c(a), crc32c(b), len(b)) == crc32c(a + b)
+
+
+def test_combine_rejects_negative_length() -> None:
+    with pytest.raises(ValueError, match="length_b"):
+        crc32c_combine(1, 2, -1)
+
+
+def test_nogil_matches_extension_and_continues() -> None:
+    data = np.random.default_rng(0).integers(0, 256, 100_003, dtype=np.uint8)
+    assert crc32c_nogil(data) == crc32c(data)
+    assert crc32c_nogil(data[10:], crc32c(data[:10])) == crc32c(data)
+    assert crc32c_nogil(data[:0]) == 0
+    with pytest.raises(ValueError, match="C-contiguous"):
+        crc32c_nogil(data[::2])
+
+
+@pytest.mark.skipif(not RELEASES_GIL, reason="no ctypes path to google-crc32c's C library here")
+def test_nogil_lets_another_thread_run() -> None:
+    # While one thread checksums 256 MiB, another must make progress: with the GIL held for
+    # the whole call it could not count at all until the checksum ends.
+    data = np.ones(256 << 20, np.uint8)
+    counted = []
+    started = threading.Event()
+    done = threading.Event()
+
+    def count() -> None:
+        n = 0
+        started.set()
+        while not done.is_set():
+            n += 1
+        counted.append(n)
+
+    thread = threading.Thread(target=count)
+    thread.start()
+    started.wait()
+    crc32c_nogil(data)
+    done.set()
+    thread.join()
+    assert counted[0] > 1000

@@ -15,7 +15,7 @@ import mmap
 import operator
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -29,8 +29,8 @@ from ckpt.errors import (
     TensorNotFoundError,
     UnsupportedCheckpointError,
 )
-from ckpt.format import naming, protos, storage, strings
-from ckpt.format.crc import crc32c, crc32c_of_array, mask, unmask
+from ckpt.format import naming, parallel, protos, storage, strings
+from ckpt.format.crc import crc32c_of_array, mask, unmask
 from ckpt.format.dtypes import DType, from_enum
 from ckpt.format.slices import FULL, TensorSlice, decode_slice_key, encode_slice_key
 from ckpt.format.table import read_table
@@ -65,7 +65,7 @@ class BundleEntry(NamedTuple):
     size: int
     crc32c: int  # masked, as stored
     slices: tuple[TensorSlice, ...]
-    # Whole, numeric, non-empty, at most one copy chunk: served by the reader's fast path.
+    # Whole, numeric, non-empty, below the parallel size: served by the reader's fast path.
     simple: bool = False
 
     @property
@@ -215,7 +215,7 @@ def _parse_entry(
     simple = (
         dtype.numpy is not None
         and not dtype.is_string
-        and 0 < size <= _COPY_CHUNK
+        and 0 < size < parallel.MIN_PARALLEL_BYTES  # larger ones are split across threads
         and len(shape) <= _NUMPY_MAX_RANK
     )
     return BundleEntry(key, dtype, shape, shard_id, offset, size, crc, slices, simple)
@@ -429,9 +429,7 @@ class BundleReader:
             self._shards[shard_id] = (buf, length)
             return buf, length
 
-    def _raw_bytes(
-        self, entry: BundleEntry, needed: tuple[int, int] | None = None
-    ) -> np.ndarray:
+    def _raw_bytes(self, entry: BundleEntry, needed: tuple[int, int] | None = None) -> np.ndarray:
         """The stored bytes of an unsliced entry as a read-only uint8 view of the data shard.
 
         ``needed`` is the byte range of it that will be touched (default: all); with readahead
@@ -526,15 +524,31 @@ class BundleReader:
             with contextlib.suppress(OSError, ValueError):
                 buf.madvise(mmap.MADV_DONTNEED, 0, length)
 
+    def _releaser(self, entry: BundleEntry) -> Callable[[int, int], None] | None:
+        """A callback dropping bytes ``[start, stop)`` of ``entry`` from this process's mapping.
+
+        The parallel checksum and copy call it after each chunk (from worker threads), so
+        resident memory stays at a few chunks however large the tensor; only whole pages
+        inside the range are dropped, and later accesses fault them in again.
+        """
+        buf = self._shards.get(entry.shard_id, (None, 0))[0]
+        if not (_HAS_MADVISE and isinstance(buf, mmap.mmap)):
+            return None
+        base = entry.offset
+
+        def release(start: int, stop: int) -> None:
+            first = -(-(base + start) // mmap.PAGESIZE) * mmap.PAGESIZE
+            last = (base + stop) // mmap.PAGESIZE * mmap.PAGESIZE
+            if last > first:
+                with contextlib.suppress(OSError, ValueError):
+                    buf.madvise(mmap.MADV_DONTNEED, first, last - first)
+
+        return release
+
     def _verify(self, entry: BundleEntry, raw: np.ndarray) -> None:
         if entry.key in self._verified:
             return
-        crc = 0
-        for start in range(0, entry.size, _COPY_CHUNK):
-            stop = min(start + _COPY_CHUNK, entry.size)
-            crc = crc32c(raw[start:stop], crc)
-            self._consumed(entry.shard_id, stop - start)
-        computed = mask(crc)
+        computed = mask(parallel.checksum(raw, on_chunk=self._releaser(entry)))
         if computed != entry.crc32c:
             raise self._checksum_error(entry, computed)
         self._verified.add(entry.key)
@@ -664,12 +678,14 @@ class BundleReader:
         # map, so this copies nothing) before the result is allocated or ``out`` is touched.
         values = [
             self._read_piece(
-                piece, verify, tuple(
+                piece,
+                verify,
+                tuple(
                     (a - p0, b - p0)
                     for (a, b), (p0, _) in zip(
                         _intersect(piece_bounds, bounds), piece_bounds, strict=True
                     )
-                )
+                ),
             )
             for piece_bounds, piece in pieces
         ]
@@ -748,10 +764,7 @@ class BundleReader:
             out = np.empty(entry.shape, entry.dtype.numpy)
         if out.flags.c_contiguous:
             dst = out.reshape(-1).view(np.uint8)
-            for start in range(0, entry.size, _COPY_CHUNK):
-                stop = min(start + _COPY_CHUNK, entry.size)
-                dst[start:stop] = raw[start:stop]
-                self._consumed(entry.shard_id, stop - start)
+            parallel.copy(dst, raw, on_chunk=self._releaser(entry))
         else:
             out[...] = raw.view(entry.dtype.numpy).reshape(entry.shape)
         if self.big_endian:
@@ -775,7 +788,7 @@ class BundleReader:
         assert entry.dtype.numpy is not None
         raw = self._raw_bytes(entry)
         if verify and key not in self._verified:
-            computed = mask(crc32c(raw))
+            computed = mask(parallel.checksum(raw))
             if computed != entry.crc32c:
                 raise self._checksum_error(entry, computed)
             self._verified.add(key)

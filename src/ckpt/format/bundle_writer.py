@@ -31,7 +31,7 @@ import numpy as np
 from ckpt.errors import InvalidTensorError
 from ckpt.format import naming, protos, storage, strings
 from ckpt.format.bundle_reader import encode_key
-from ckpt.format.crc import crc32c, mask
+from ckpt.format.crc import crc32c, crc32c_nogil, mask
 from ckpt.format.dtypes import DType, from_numpy
 from ckpt.format.slices import TensorSlice, encode_slice_key
 from ckpt.format.table import build_table
@@ -243,7 +243,7 @@ class BundleWriter:
         if masked is None:
             if self._crc_pool is None:
                 self._crc_pool = ThreadPoolExecutor(1, thread_name_prefix="ckpt-crc")
-            pending = self._crc_pool.submit(crc32c, payload.data)
+            pending = self._crc_pool.submit(crc32c_nogil, payload.data)
         if payload.size:
             try:
                 self._files[shard].write(payload.data)

@@ -1,0 +1,157 @@
+"""Checksums and copies of large buffers split across a small shared pool of threads.
+
+One core cannot keep up with memory when it must both checksum and copy a tensor: the
+CRC32C pass alone costs as much as the copy. The reader and writer therefore hand buffers of
+at least :data:`MIN_PARALLEL_BYTES` to :func:`checksum` and :func:`copy`, which cut them into
+one contiguous part per worker; each part is processed in chunks by a GIL-free call
+(:func:`ckpt.format.crc.crc32c_nogil`, NumPy's copy), and the parts' checksums are joined with
+:func:`ckpt.format.crc.crc32c_combine`.
+
+The pool has ``min(8, usable CPUs)`` threads, or ``CKPT_IO_THREADS`` if that environment
+variable is set (``1`` turns the parallel paths off). It is created on first use, is not
+inherited across ``fork`` (the child makes its own) and is never entered from its own
+threads, so nested calls cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ckpt.format.crc import RELEASES_GIL, crc32c_combine, crc32c_nogil
+
+#: Buffers smaller than this are processed by the calling thread alone.
+MIN_PARALLEL_BYTES = 4 << 20
+#: Each worker walks its part in chunks of this size (``on_chunk`` is called after each).
+CHUNK_BYTES = 8 << 20
+_MAX_WORKERS = 8
+
+OnChunk = Callable[[int, int], None]
+
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+_in_worker = threading.local()
+
+
+def workers() -> int:
+    """How many threads share a large checksum or copy (1: no parallelism)."""
+    configured = os.environ.get("CKPT_IO_THREADS")
+    if configured:
+        try:
+            return max(1, int(configured))
+        except ValueError:
+            raise ValueError(
+                f"CKPT_IO_THREADS must be a positive integer, got {configured!r}"
+            ) from None
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 1
+    return max(1, min(_MAX_WORKERS, usable))
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    count = workers()
+    with _pool_lock:
+        if _pool is None or _pool_size != count:
+            if _pool is not None:
+                _pool.shutdown(wait=False)  # its queued work still runs
+            _pool = ThreadPoolExecutor(count, thread_name_prefix="ckpt-io")
+            _pool_size = count
+        return _pool
+
+
+def _forget_pool() -> None:
+    """In a forked child, the parent's threads do not exist: start from no pool."""
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _parts(size: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` byte ranges, one per worker, or one range when not worth splitting."""
+    count = workers()
+    if size < MIN_PARALLEL_BYTES or count == 1 or getattr(_in_worker, "active", False):
+        return [(0, size)]
+    count = min(count, max(1, size // (MIN_PARALLEL_BYTES // 2)))
+    bounds = [size * k // count for k in range(count + 1)]
+    return list(itertools.pairwise(bounds))
+
+
+def _run(parts: list[tuple[int, int]], task: Callable[[int, int], int]) -> list[int]:
+    """``task(start, stop)`` for every part: on the pool if there are several, in order."""
+    if len(parts) == 1:
+        return [task(*parts[0])]
+
+    def in_worker(start: int, stop: int) -> int:
+        _in_worker.active = True
+        try:
+            return task(start, stop)
+        finally:
+            _in_worker.active = False
+
+    pool = _executor()
+    futures = [pool.submit(in_worker, start, stop) for start, stop in parts]
+    # Wait for every part, even after a failure, so no worker still touches the buffers when
+    # this returns or raises.
+    results = []
+    error: BaseException | None = None
+    for future in futures:
+        try:
+            results.append(future.result())
+        except BaseException as exc:  # re-raised below, once all have ended
+            error = error or exc
+    if error is not None:
+        raise error
+    return results
+
+
+def checksum(data: np.ndarray, *, on_chunk: OnChunk | None = None) -> int:
+    """CRC32C of a C-contiguous ``uint8`` array; large ones on several threads.
+
+    ``on_chunk(start, stop)`` is called (from any thread) after each chunk has been read.
+    """
+    parts = _parts(data.nbytes) if RELEASES_GIL else [(0, data.nbytes)]
+
+    def part_crc(start: int, stop: int) -> int:
+        crc = 0
+        for chunk in range(start, stop, CHUNK_BYTES):
+            end = min(chunk + CHUNK_BYTES, stop)
+            crc = crc32c_nogil(data[chunk:end], crc)
+            if on_chunk is not None:
+                on_chunk(chunk, end)
+        return crc
+
+    crcs = _run(parts, part_crc)
+    total = crcs[0]
+    for (start, stop), crc in zip(parts[1:], crcs[1:], strict=True):
+        total = crc32c_combine(total, crc, stop - start)
+    return total
+
+
+def copy(dst: np.ndarray, src: np.ndarray, *, on_chunk: OnChunk | None = None) -> None:
+    """Copy ``src`` into ``dst`` (C-contiguous ``uint8`` arrays of one size); large ones on
+    several threads. ``on_chunk(start, stop)`` is called after each chunk is copied."""
+    if dst.nbytes != src.nbytes:
+        raise ValueError(f"copy of {src.nbytes} bytes into {dst.nbytes}")
+
+    def part_copy(start: int, stop: int) -> int:
+        for chunk in range(start, stop, CHUNK_BYTES):
+            end = min(chunk + CHUNK_BYTES, stop)
+            np.copyto(dst[chunk:end], src[chunk:end])
+            if on_chunk is not None:
+                on_chunk(chunk, end)
+        return 0
+
+    _run(_parts(src.nbytes), part_copy)
