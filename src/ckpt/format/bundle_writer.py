@@ -40,6 +40,8 @@ _WRITE_BUFFER = 1 << 20  # small tensors coalesce; large ones bypass the buffer
 # From this size on, a tensor's CRC32C is computed on a helper thread while the same bytes are
 # written: the write releases the GIL, so on two cores the checksum costs no wall time.
 _CONCURRENT_CRC_BYTES = 1 << 20
+# Tensors this large get their blocks allocated before they are written (storage.reserve).
+_RESERVE_BYTES = 1 << 20
 
 
 @dataclass
@@ -246,6 +248,8 @@ class BundleWriter:
             pending = self._crc_pool.submit(crc32c_nogil, payload.data)
         if payload.size:
             try:
+                if payload.size >= _RESERVE_BYTES and not self._remote:
+                    storage.reserve(self._files[shard], self._offsets[shard], payload.size)
                 self._files[shard].write(payload.data)
             except BaseException:
                 # A partial write would shift every later offset: the checkpoint is lost.
