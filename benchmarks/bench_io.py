@@ -281,7 +281,7 @@ class Ckpt(Library):
         return [self.prefix + ".index", self.prefix + ".data-00000-of-00001"]
 
     def _restore_into(self, verify: bool) -> Arrays:
-        # A new reader per run: a reader remembers which tensors it has already verified.
+        # A new reader per run, as a restore in a new process would open it.
         with ckpt.load_checkpoint(self.prefix, verify=verify) as reader:
             for name, array in self.dst.items():
                 reader.get_tensor(name, out=array)

@@ -258,7 +258,7 @@ def run_ckpt(spec: ModelSpec, directory: str, repeat: int, warmup: int) -> list[
         return checkpoint.write(obj_prefix)
 
     def format_read() -> object:
-        # A new reader per run: a reader remembers which tensors it has verified.
+        # A new reader per run, as a restore in a new process would open it.
         with ckpt.load_checkpoint(fmt_prefix) as reader:
             for key, array in tensors.items():
                 reader.get_tensor(key, out=array)

@@ -439,7 +439,9 @@ def test_get_slice_basic_indexing(prefix: str) -> None:
             (),
         ]:
             np.testing.assert_array_equal(reader.get_slice("v", index), value[index])
-        for bad in [(0, 0, 0, 0), 3, -4, (slice(None, None, 2),), (..., 1), ([0, 1],), 1.5]:
+        bad_indexes = [(0, 0, 0, 0), 3, -4, (slice(None, None, 2),), (..., 1), ([0, 1],), 1.5]
+        bad_indexes.append([0, 1])  # NumPy's fancy indexing, not the tuple (0, 1)
+        for bad in bad_indexes:
             with pytest.raises(InvalidTensorError):
                 reader.get_slice("v", bad)  # type: ignore[arg-type]
 

@@ -8,7 +8,7 @@ checkpoint prefix or a directory, which means its latest checkpoint.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -44,7 +44,7 @@ class TensorInfo(NamedTuple):
     slices: tuple[str, ...]  # the stored slices of a partitioned tensor, "start,length:..."
 
 
-Index = Sequence[slice | int] | slice | int
+Index = tuple[slice | int, ...] | slice | int
 
 
 def _looks_like_table(path: str) -> bool:
@@ -106,10 +106,18 @@ def resolve_prefix(path_or_dir: str | os.PathLike[str]) -> str:
 
 
 def _index_to_bounds(
-    index: Index, shape: tuple[int, ...], name: str
+    index: Index | list[Any], shape: tuple[int, ...], name: str
 ) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...]]:
     """Basic NumPy indexing (ints and step-1 slices) to bounds plus the axes ints remove."""
-    items = list(index) if isinstance(index, (tuple, list)) else [index]
+    if isinstance(index, list):
+        # NumPy reads a list as fancy indexing (x[[0, 1]] takes rows 0 and 1); refuse it rather
+        # than read it as the tuple x[0, 1].
+        raise InvalidTensorError(
+            f"index for {name!r} must be ints and slices (basic indexing), or a tuple of them; "
+            f"got a list {index!r}",
+            key=name,
+        )
+    items = list(index) if isinstance(index, tuple) else [index]
     if len(items) > len(shape):
         raise InvalidTensorError(f"too many indices for {name!r} of rank {len(shape)}", key=name)
     items += [slice(None)] * (len(shape) - len(items))

@@ -304,3 +304,19 @@ def test_latest(cli, fixtures, tmp_path):
     empty = cli("latest", tmp_path)
     assert empty.code == 1 and empty.out == "" and empty.err.startswith("ckpt: error: ")
     assert cli("latest", tmp_path / "nope").code == 1
+
+
+def test_latest_without_state_file_takes_the_newest_index(cli, tmp_path):
+    import os
+
+    import numpy as np
+
+    import ckpt
+
+    old = ckpt.write_tensors(str(tmp_path / "ckpt-2"), {"a": np.zeros(1)})
+    new = ckpt.write_tensors(str(tmp_path / "ckpt-1"), {"a": np.zeros(1)})
+    os.utime(old + ".index", ns=(1_000_000_000, 1_000_000_000))  # older than ckpt-1's
+    (tmp_path / "ckpt-3.index.tempstate123").write_bytes(b"")  # a write in progress: ignored
+    result = cli("latest", tmp_path)
+    assert (result.code, result.out) == (0, new + "\n")
+    assert "no 'checkpoint' file" in result.err

@@ -793,3 +793,64 @@ def test_tf_restores_object_checkpoint_rewritten_by_ckpt(tmp_path: Path) -> None
     check(fresh_weights.numpy(), new_weights, "restored weights")
     check(fresh_words.numpy(), new_words, "restored words")
     assert int(restored.save_counter.numpy()) == 2
+
+
+def test_sharded_v1_checkpoint_is_found_and_refused_clearly(tmp_path: Path) -> None:
+    # A sharded V1 Saver records the pattern "P-?????-of-NNNNN" in its state file: it must be
+    # found as TF finds it, and refused as V1, not reported missing.
+    v1 = tf.compat.v1
+    with tf.Graph().as_default():
+        v1.get_variable("w", initializer=np.arange(4, dtype=np.float32))
+        saver = v1.train.Saver(sharded=True, write_version=v1.train.SaverDef.V1)
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            saved = saver.save(sess, str(tmp_path / "m"), global_step=1)
+    assert saved.endswith("-?????-of-00001")
+    expected = tf.train.latest_checkpoint(str(tmp_path))
+    assert ckpt.latest_checkpoint(tmp_path) == expected == saved
+    assert ckpt.checkpoint_exists(saved)
+    for path in (tmp_path, saved):
+        with pytest.raises(ckpt.errors.UnsupportedCheckpointError, match="legacy V1"):
+            ckpt.load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "placement",
+    [
+        [(0, "a"), (1, (0, 2)), (1, (2, 4))],  # the sliced tensor only in the second shard
+        [(1, (0, 2)), (0, (2, 4)), (1, (4, 6)), (0, "a")],  # slices added out of shard order
+    ],
+)
+def test_index_of_slices_across_shards_equals_tf_merge(
+    tmp_path: Path, placement: list[tuple[int, Any]]
+) -> None:
+    # TF writes one single-shard bundle per device and merges them (MergeV2Checkpoints): a
+    # sliced tensor's full entry keeps the first shard holding a slice, and its slices come
+    # shard by shard. ckpt's multi-shard writer must produce the same index bytes.
+    from tensorflow.python.ops import gen_io_ops
+
+    a = spec.values("float32", (3,), seed=1)
+    p = spec.values("float32", (6, 2), seed=2)
+    parts: dict[int, tuple[list[str], list[str], list[Any]]] = {0: ([], [], []), 1: ([], [], [])}
+    with ckpt.CheckpointWriter(tmp_path / "ours", num_shards=2) as writer:
+        for shard, what in placement:
+            names, specs, values = parts[shard]
+            if what == "a":
+                writer.add("a", a, shard=shard)
+                names.append("a"), specs.append(""), values.append(tf.constant(a))
+                continue
+            start, stop = what
+            writer.add_slice("p", p[start:stop], full_shape=p.shape, offset=(start, 0),
+                             shard=shard)
+            names.append("p")
+            specs.append(f"6 2 {start},{stop - start}:0,2")
+            values.append(tf.constant(p[start:stop]))
+    inputs = []
+    for shard, (names, specs, values) in parts.items():
+        inputs.append(str(tmp_path / f"part{shard}"))
+        gen_io_ops.save_v2(inputs[-1], names, specs, values)
+    gen_io_ops.merge_v2_checkpoints(inputs, str(tmp_path / "tf"), delete_old_dirs=True)
+    assert (tmp_path / "ours.index").read_bytes() == (tmp_path / "tf.index").read_bytes()
+    for shard in (0, 1):
+        name = f".data-0000{shard}-of-00002"
+        assert (tmp_path / ("ours" + name)).read_bytes() == (tmp_path / ("tf" + name)).read_bytes()

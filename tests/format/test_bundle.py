@@ -366,7 +366,7 @@ def test_non_utf8_keys_roundtrip_through_surrogates(
     assert reader.read(name).tolist() == 7
 
 
-def test_checksum_verified_once_and_optional(prefix: str) -> None:
+def test_checksum_verified_and_optional(prefix: str) -> None:
     write(prefix, [("v", np.arange(4, dtype=np.int32))])
     raw = bytearray(pathlib.Path(data_path(prefix)).read_bytes())
     raw[0] ^= 0xFF
@@ -539,3 +539,24 @@ def test_large_tensor_checked_on_several_threads_leaves_out_untouched(
         reader.view("w", verify=True)
     assert np.count_nonzero(reader.read("w", verify=False) != value) == 1
     reader.close()
+
+
+@pytest.mark.parametrize("elements", [4, 3 << 20])  # one small, one checked on several threads
+def test_every_read_checks_again(prefix: str, elements: int) -> None:
+    # A reader that verified a tensor once must not trust it later: the bytes are read from
+    # the file again, and the file may have changed in place since.
+    write(prefix, [("v", np.zeros(elements, np.float32))])
+    reader = BundleReader(prefix)
+    assert not reader.read("v").any()
+    assert not reader.view("v", verify=True).any()
+    with open(data_path(prefix), "r+b") as f:
+        f.seek(8)
+        f.write(b"\x01")
+    with pytest.raises(ChecksumMismatchError):
+        reader.read("v")
+    with pytest.raises(ChecksumMismatchError):
+        reader.verify_tensor("v")
+    with pytest.raises(ChecksumMismatchError):
+        reader.view("v", verify=True)
+    reader.close()
+

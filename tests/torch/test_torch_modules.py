@@ -513,3 +513,19 @@ def test_torch_module_as_ckpt_module_attribute_stays_a_torch_module(tmp_path: Pa
     assert isinstance(restored.net, nn.Linear)
     x = torch.randn(4, 3)
     assert torch.equal(restored.net(x), saved.net(x))
+
+
+def test_meta_device_models_are_refused_with_advice(tmp_path: Path) -> None:
+    # A model built on the meta device has no memory: restoring into it would "succeed" with
+    # nothing restored, so both directions raise and say how to materialise it.
+    saved = nn.Linear(3, 2)
+    path = ckpt.Checkpoint(model=saved).write(str(tmp_path / "c"))
+    with torch.device("meta"):
+        model = nn.Linear(3, 2)
+    with pytest.raises(InvalidTensorError, match=r"'meta' device.*to_empty"):
+        ckpt.Checkpoint(model=model).read(path)
+    with pytest.raises(InvalidTensorError, match="'meta' device"):
+        ckpt.Checkpoint(model=model).write(str(tmp_path / "meta"))
+    model.to_empty(device="cpu")
+    ckpt.Checkpoint(model=model).read(path).assert_consumed()
+    assert state_bits(model) == state_bits(saved)

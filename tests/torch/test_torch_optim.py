@@ -267,14 +267,38 @@ def test_non_tensor_parameter_state_round_trips(tmp_path: Path) -> None:
     assert first["updates"] == 3 and isinstance(first["trace"], tuple)
 
 
-def test_state_of_a_parameter_the_optimizer_does_not_hold_is_kept_apart(tmp_path: Path) -> None:
+def test_state_of_a_parameter_the_optimizer_does_not_hold_stays_unused(tmp_path: Path) -> None:
+    # As in TF, where such slot values wait until the optimizer makes slots for the variable:
+    # they are not consumed, and the status says so.
     _model, _optimizer, path = trained_and_saved(tmp_path)
     fresh = seeded(MLP, 0)
     head_only = torch.optim.AdamW(fresh.head.parameters(), lr=3e-3, weight_decay=0.05)
     checkpoint = ckpt.Checkpoint(model=fresh, optimizer=head_only, step=ckpt.Variable(0))
-    checkpoint.restore(path).assert_consumed()
+    status = checkpoint.restore(path)
+    status.assert_existing_objects_matched()
+    with pytest.raises(CheckpointAssertionError, match="Unresolved slot"):
+        status.assert_consumed()
+    unused = status.report().unused_in_checkpoint
+    assert unused and all(".OPTIMIZER_SLOT/optimizer/" in key for key in unused)
+    assert not any(key.startswith("model/head/") for key in unused)
     assert set(head_only.state) == set(fresh.head.parameters())
     assert head_only.state_dict()["state"].keys() == {0, 1}  # torch still understands it
+
+
+def test_restore_replaces_the_state_of_an_optimizer_that_has_stepped(tmp_path: Path) -> None:
+    # As Optimizer.load_state_dict does: state the checkpoint does not have is dropped, so
+    # rolling back to a checkpoint saved before any step gives an optimizer that never stepped.
+    model = seeded(MLP, 0)
+    optimizer = adamw(model)
+    checkpoint = ckpt.Checkpoint(model=model, optimizer=optimizer)
+    before_any_step = checkpoint.write(str(tmp_path / "start"))
+    expected = train(model, optimizer, batches(3, 1))
+    restarted = seeded(MLP, 0)
+    resumed = adamw(restarted)
+    train(restarted, resumed, batches(2, 2))  # moments for every parameter
+    ckpt.Checkpoint(model=restarted, optimizer=resumed).read(before_any_step).assert_consumed()
+    assert resumed.state_dict()["state"] == {}
+    assert train(restarted, resumed, batches(3, 1)) == expected
 
 
 def test_optimizer_without_its_model_saves_no_slots(tmp_path: Path) -> None:

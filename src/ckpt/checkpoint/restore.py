@@ -226,6 +226,11 @@ class RestoreCoordinator:
     def restore(self) -> None:
         """The initial restore: bind the root and everything reachable that exists now."""
         self.bind_and_restore([(0, self.root)])
+        for node, obj in list(self.bound.items()):
+            done = getattr(obj, "_checkpoint_slots_restored", None)
+            if done is not None and self.node_of.get(id(obj)) == node:
+                refs = self.slot_refs.get(node, [])
+                done([self.bound[slot] for _, _, slot in refs if slot in self.bound])
 
     def bind_and_restore(self, pairs: list[tuple[int, Any]]) -> None:
         """Bind ``(node, object)`` pairs and their reachable subtrees, then assign values.
@@ -355,6 +360,8 @@ class RestoreCoordinator:
                         continue
                     value = self.reader.get_tensor(attributes[0][1])
                     slot = optimizer._checkpoint_create_slot(variable, slot_name, value)
+                    if slot is None:
+                        continue  # declined: stays pending (e.g. not a variable it optimizes)
                     self._bind(slot_node, slot)
                     self.restored.add(slot_node)
                     self.restored_ids.add(id(slot))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -141,8 +142,30 @@ def _node_json(node: ObjectNode) -> dict[str, Any]:
     }
 
 
+def _newest_prefix(directory: str) -> str | None:
+    """The local checkpoint in ``directory`` whose ``.index`` (written last) is newest."""
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return None
+    found = []
+    for entry in entries:
+        name = entry.name
+        if name.endswith(".index") and ".tempstate" not in name and entry.is_file():
+            found.append((entry.stat().st_mtime_ns, name))
+    if not found:
+        return None
+    return os.path.join(directory, max(found)[1][: -len(".index")])
+
+
 def run_latest(args: argparse.Namespace) -> int:
     latest = ckpt.latest_checkpoint(args.dir)
+    if latest is None and "://" not in args.dir:
+        latest = _newest_prefix(args.dir)
+        if latest is not None:
+            sys.stderr.write(
+                f"ckpt: note: no 'checkpoint' file in {args.dir}; newest checkpoint by time\n"
+            )
     if latest is None:
         sys.stderr.write(f"ckpt: error: no checkpoint in {args.dir}\n")
         return 1

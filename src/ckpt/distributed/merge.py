@@ -104,7 +104,7 @@ def _check_cover(name: str, entry: protos.BundleEntryProto) -> None:
                 "to one replica only (replica_id=0)",
                 key=name,
             )
-        index.record(s, bounds)
+        index.record(s, bounds, entry.shard_id)
         covered += math.prod(b - a for a, b in bounds)
     if covered != math.prod(shape):
         raise InvalidTensorError(

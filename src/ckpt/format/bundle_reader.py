@@ -305,7 +305,6 @@ class BundleReader:
         self._shards: dict[int, tuple[Any, int]] = {}
         self._fds: dict[int, int] = {}  # with readahead off: a descriptor per shard, for pread
         self._lock = threading.Lock()
-        self._verified: set[str] = set()
         self._closed = False
 
     # --- metadata ---
@@ -393,8 +392,11 @@ class BundleReader:
 
     # --- data shards ---
 
-    def _shard(self, shard_id: int) -> tuple[Any, int]:
-        """A memory map (or ``b""`` for an empty file) of one data shard and its length."""
+    def _shard(self, shard_id: int, key: str | None = None) -> tuple[Any, int]:
+        """A memory map (or ``b""`` for an empty file) of one data shard and its length.
+
+        ``key``: the tensor being read, named in the error if the shard is missing.
+        """
         with self._lock:
             if self._closed:
                 raise ValueError(f"reader for {self.prefix} is closed")
@@ -424,7 +426,10 @@ class BundleReader:
                     self._fds[shard_id] = fd
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 raise CheckpointNotFoundError(
-                    f"data file {path} of checkpoint {self.prefix} is missing", path=path
+                    f"data file {path} of checkpoint {self.prefix} is missing"
+                    + (f" (reading {key!r})" if key is not None else ""),
+                    path=path,
+                    key=key,
                 ) from None
             self._shards[shard_id] = (buf, length)
             return buf, length
@@ -473,7 +478,7 @@ class BundleReader:
 
         Returns the shard's ``(memory map or None, length)``.
         """
-        shard = self._shards.get(entry.shard_id) or self._shard(entry.shard_id)
+        shard = self._shards.get(entry.shard_id) or self._shard(entry.shard_id, entry.key)
         length = shard[1]
         if entry.offset + entry.size > length:
             path = naming.data_filename(self.prefix, entry.shard_id, self.num_shards)
@@ -546,12 +551,11 @@ class BundleReader:
         return release
 
     def _verify(self, entry: BundleEntry, raw: np.ndarray) -> None:
-        if entry.key in self._verified:
-            return
+        # Every read checks again, as TF's reader does: the bytes come from the file each
+        # time (mapped pages are dropped after use), so an earlier check proves nothing.
         computed = mask(parallel.checksum(raw, on_chunk=self._releaser(entry)))
         if computed != entry.crc32c:
             raise self._checksum_error(entry, computed)
-        self._verified.add(entry.key)
 
     def _require_readable(self, entry: BundleEntry) -> None:
         if len(entry.shape) > _NUMPY_MAX_RANK:
@@ -621,7 +625,7 @@ class BundleReader:
             ):
                 return self._read_general(entry, out, verify)  # checks ``out`` and says why
             shard = self._shards.get(entry.shard_id)
-            buf, length = shard if shard is not None else self._shard(entry.shard_id)
+            buf, length = shard if shard is not None else self._shard(entry.shard_id, key)
             if entry.offset + entry.size > length:
                 self._raw_bytes(entry)  # raises: the file is truncated
             if self._fds:  # readahead off: _raw_bytes fetches exactly this entry's bytes
@@ -780,18 +784,17 @@ class BundleReader:
         self._require_readable(entry)
         if entry.is_sliced or entry.dtype.is_string or self.big_endian:
             raise InvalidTensorError(
-                f"tensor {key!r} cannot be viewed without copying (it is sliced, a string or "
-                "big-endian); use get_tensor",
+                f"tensor {key!r} in {self.prefix} cannot be viewed without copying (it is "
+                "sliced, a string or big-endian); use get_tensor",
                 path=self.prefix,
                 key=key,
             )
         assert entry.dtype.numpy is not None
         raw = self._raw_bytes(entry)
-        if verify and key not in self._verified:
+        if verify:
             computed = mask(parallel.checksum(raw))
             if computed != entry.crc32c:
                 raise self._checksum_error(entry, computed)
-            self._verified.add(key)
         return raw.view(entry.dtype.numpy).reshape(entry.shape)
 
     def verify_tensor(self, key: str) -> None:

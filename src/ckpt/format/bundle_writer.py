@@ -56,6 +56,7 @@ class _SlicedTensor:
     starts: list[int] = field(default_factory=list)  # sorted starts along ``axis``
     order: list[int] = field(default_factory=list)  # index into ``bounds`` for each start
     max_extent: int = 0
+    shards: list[int] = field(default_factory=list)  # the data shard of each slice
 
     def overlapping(self, bounds: tuple[tuple[int, int], ...]) -> bool:
         """Whether ``bounds`` overlaps an earlier slice (touching edges do not overlap)."""
@@ -74,7 +75,10 @@ class _SlicedTensor:
                 return True
         return False
 
-    def record(self, tensor_slice: TensorSlice, bounds: tuple[tuple[int, int], ...]) -> None:
+    def record(
+        self, tensor_slice: TensorSlice, bounds: tuple[tuple[int, int], ...], shard: int
+    ) -> None:
+        self.shards.append(shard)
         lo, hi = bounds[self.axis]
         at = bisect.bisect_right(self.starts, lo)
         self.starts.insert(at, lo)
@@ -342,7 +346,7 @@ class BundleWriter:
             )
         self._append(slice_key, payload, target)
         self._sliced[raw_key] = info
-        info.record(tensor_slice, bounds)
+        info.record(tensor_slice, bounds, self._shard_ids[target])
 
     def _index_entries(self) -> list[tuple[bytes, bytes]]:
         return index_records(self.records(), num_shards=self.num_shards)
@@ -351,12 +355,16 @@ class BundleWriter:
         """Every index entry so far (serialized ``BundleEntryProto`` by raw key), no header."""
         records = {key: entry.SerializeToString() for key, entry in self._entries.items()}
         for key, info in self._sliced.items():
-            full = protos.BundleEntryProto(dtype=info.dtype.value)
+            # As TF's MergeBundles leaves it after merging one bundle per shard: the full
+            # entry carries the first shard holding a slice, and lists the slices shard by
+            # shard (in the order they were added within each).
+            order = sorted(range(len(info.slices)), key=info.shards.__getitem__)
+            full = protos.BundleEntryProto(dtype=info.dtype.value, shard_id=info.shards[order[0]])
             full.shape.SetInParent()
             for d in info.full_shape:
                 full.shape.dim.add(size=d)
-            for s in info.slices:
-                full.slices.append(s.to_proto())
+            for i in order:
+                full.slices.append(info.slices[i].to_proto())
             records[key] = full.SerializeToString()
         return records
 

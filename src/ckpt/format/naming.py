@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import re
 import threading
 
 from ckpt.format import storage
@@ -44,8 +45,19 @@ def is_v2(prefix: str) -> bool:
     return storage.isfile(index_filename(prefix))
 
 
+# A sharded V1 Saver records its checkpoint as the pattern ``P-?????-of-NNNNN``.
+_V1_SHARD_PATTERN = re.compile(r"-\?{5}(-of-\d{5})$")
+
+
 def v1_files(prefix: str) -> list[str]:
-    """Files that make ``prefix`` a legacy V1 checkpoint: ``P`` itself or ``P-?????-of-?????``."""
+    """Files that make ``prefix`` a legacy V1 checkpoint: ``P`` itself or ``P-?????-of-?????``.
+
+    ``prefix`` may also be the pattern a sharded V1 Saver writes to its state file.
+    """
     if storage.isfile(prefix):
         return [prefix]
+    sharded = _V1_SHARD_PATTERN.search(prefix)
+    if sharded is not None:
+        head = glob.escape(prefix[: sharded.start()])
+        return storage.glob(f"{head}-[0-9][0-9][0-9][0-9][0-9]{sharded.group(1)}")
     return storage.glob(glob.escape(prefix) + "-[0-9][0-9][0-9][0-9][0-9]-of-[0-9]*")

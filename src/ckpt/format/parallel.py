@@ -8,7 +8,8 @@ one contiguous part per worker; each part is processed in chunks by a GIL-free c
 :func:`ckpt.format.crc.crc32c_combine`.
 
 The pool has ``min(8, usable CPUs)`` threads, or ``CKPT_IO_THREADS`` if that environment
-variable is set (``1`` turns the parallel paths off). It is created on first use, is not
+variable is set to a positive integer (``1`` turns the parallel paths off; anything else is
+ignored with a warning). It is created on first use, is not
 inherited across ``fork`` (the child makes its own) and is never entered from its own
 threads, so nested calls cannot deadlock.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -37,23 +39,33 @@ _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_lock = threading.Lock()
 _in_worker = threading.local()
+_warned: set[str] = set()
 
 
 def workers() -> int:
     """How many threads share a large checksum or copy (1: no parallelism)."""
-    configured = os.environ.get("CKPT_IO_THREADS")
-    if configured:
-        try:
-            return max(1, int(configured))
-        except ValueError:
-            raise ValueError(
-                f"CKPT_IO_THREADS must be a positive integer, got {configured!r}"
-            ) from None
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         usable = os.cpu_count() or 1
-    return max(1, min(_MAX_WORKERS, usable))
+    default = max(1, min(_MAX_WORKERS, usable))
+    configured = os.environ.get("CKPT_IO_THREADS")
+    if configured:
+        try:
+            count = int(configured)
+        except ValueError:
+            count = 0
+        if count >= 1:
+            return count
+        if configured not in _warned:
+            # A bad setting must not break reads: say so once and use the default.
+            _warned.add(configured)
+            warnings.warn(
+                f"CKPT_IO_THREADS={configured!r} is not a positive integer; using {default}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    return default
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -81,8 +93,10 @@ if hasattr(os, "register_at_fork"):
 
 def _parts(size: int) -> list[tuple[int, int]]:
     """``[start, stop)`` byte ranges, one per worker, or one range when not worth splitting."""
+    if size < MIN_PARALLEL_BYTES or getattr(_in_worker, "active", False):
+        return [(0, size)]
     count = workers()
-    if size < MIN_PARALLEL_BYTES or count == 1 or getattr(_in_worker, "active", False):
+    if count == 1:
         return [(0, size)]
     count = min(count, max(1, size // (MIN_PARALLEL_BYTES // 2)))
     bounds = [size * k // count for k in range(count + 1)]

@@ -144,12 +144,26 @@ class OptimizerTrackable(Trackable):
             group = self._group_of(param)
         if group is None:
             # Not a parameter of this optimizer: torch could not use (or even state_dict())
-            # state for it, so the value is restored into a node of its own and kept there.
-            name = f"{getattr(variable, 'name', 'Variable')}/{slot_name}"
-            return TensorVariable(from_numpy(value), name=name)
+            # state for it. Declined, the value stays pending: the status says it was not used.
+            return None
         tensor = _new_state_tensor(param, group, value)
         self.optimizer.state.setdefault(param, {})[slot_name] = tensor
         return self._slot(variable, param, slot_name)
+
+    def _checkpoint_slots_restored(self, slots: list[Any]) -> None:
+        """Drop the state tensors the checkpoint did not have: a restore replaces the state.
+
+        As ``Optimizer.load_state_dict`` does: restoring a checkpoint saved before some
+        parameter had state (or before any ``step()``) into an optimizer that has stepped
+        since must not keep the newer moments, or training would not continue as it did.
+        """
+        kept = {(id(s._param), s._slot) for s in slots if isinstance(s, SlotVariable)}
+        for param, state in self.optimizer.state.items():
+            for name in [n for n, v in state.items() if isinstance(v, torch.Tensor)]:
+                if (id(param), name) not in kept:
+                    del state[name]
+        for param in [p for p, state in self.optimizer.state.items() if not state]:
+            del self.optimizer.state[param]
 
     def _group_of(self, param: torch.Tensor) -> dict[str, Any] | None:
         """The param group holding ``param`` (an index rebuilt only when it misses)."""
@@ -239,9 +253,24 @@ class ParamState(PythonState):
             raise CorruptCheckpointError("an optimizer's per-parameter state must be a dict")
         params = _params(self._optimizer)
         for index, values in saved.items():
+            if not isinstance(values, dict):
+                raise CorruptCheckpointError(
+                    f"optimizer state for parameter {index} must be a dict, got "
+                    f"{type(values).__name__}"
+                )
             if not (isinstance(index, str) and index.isdigit() and int(index) < len(params)):
                 raise ValueMismatchError(
                     f"the checkpoint has optimizer state for parameter {index}, but this "
                     f"{type(self._optimizer).__name__} has {len(params)} parameters"
                 )
-            self._optimizer.state.setdefault(params[int(index)], {}).update(values)
+        # Replace, as load_state_dict does: plain state the checkpoint lacks is dropped.
+        state = self._optimizer.state
+        for index, param in enumerate(params):
+            current = state.get(param)
+            if current is None:
+                continue
+            for key in [k for k, v in current.items() if not isinstance(v, torch.Tensor)]:
+                if key not in saved.get(str(index), {}):
+                    del current[key]
+        for index, values in saved.items():
+            state.setdefault(params[int(index)], {}).update(values)

@@ -74,6 +74,15 @@ class TensorVariable(Trackable):
     def _current(self) -> torch.Tensor:
         return self._ckpt_target
 
+    def _require_storage(self, tensor: torch.Tensor, doing: str) -> None:
+        """Raise for a tensor on the ``meta`` device: it has no memory to save or restore."""
+        if tensor.is_meta:
+            raise InvalidTensorError(
+                f"cannot {doing} {self._name!r}: it is on the 'meta' device and has no data. "
+                "Materialise the model first, e.g. model.to_empty(device='cpu'), then restore",
+                key=self._name,
+            )
+
     def _waiting(self, tensor: torch.Tensor) -> bool:
         """Whether a restored value must wait: the tensor, or its module, is not materialised."""
         if is_lazy(tensor):
@@ -130,6 +139,7 @@ class TensorVariable(Trackable):
                 f"{self._name!r} is an uninitialised (lazy) parameter and has no value yet",
                 key=self._name,
             )
+        self._require_storage(tensor, "save")
         return host_array(tensor, key=self._name)
 
     def __repr__(self) -> str:
@@ -143,6 +153,7 @@ class TensorVariable(Trackable):
 
     def _restore_targets(self) -> Mapping[str, np.ndarray | None]:
         tensor = self.tensor
+        self._require_storage(tensor, "restore")
         if (
             self._waiting(tensor)
             or tensor.device.type != "cpu"

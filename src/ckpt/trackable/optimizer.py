@@ -7,7 +7,11 @@ so training resumes with the optimizer state it had.
 
 Any object can offer slots through the same three methods: ``_checkpoint_slot_names()``,
 ``_checkpoint_get_slot(variable, slot_name)`` and
-``_checkpoint_create_slot(variable, slot_name, value)``.
+``_checkpoint_create_slot(variable, slot_name, value)``; the last may return None to decline a
+slot (it then stays pending, as in TF until the optimizer makes slots for that variable). An
+optional fourth, ``_checkpoint_slots_restored(slots)``, is called once at the end of the
+initial restore with the slot variables the restore matched for this optimizer: an optimizer
+whose restore replaces its state (torch's) drops the rest there.
 """
 
 from __future__ import annotations
