@@ -149,6 +149,8 @@ def test_shared_python_object_restored_once_with_first_node(tmp_path) -> None:
     assert shared.numpy() == 1  # TF 2.21 gives 1.0 here
     assert Counting.calls == 1
     status.assert_consumed()
+    # b's value was not used: the report says so.
+    assert status.report().unused_in_checkpoint == ["b/.ATTRIBUTES/VARIABLE_VALUE"]
 
 
 def test_shared_checkpoint_object_restored_once(tmp_path) -> None:

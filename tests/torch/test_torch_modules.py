@@ -529,3 +529,40 @@ def test_meta_device_models_are_refused_with_advice(tmp_path: Path) -> None:
     model.to_empty(device="cpu")
     ckpt.Checkpoint(model=model).read(path).assert_consumed()
     assert state_bits(model) == state_bits(saved)
+
+
+class _TiedLM(nn.Module):
+    """GPT-2-style tying: the output layer uses the embedding declared deeper in the model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = nn.Module()
+        self.encoder.emb = nn.Embedding(10, 4)
+        self.head = nn.Linear(4, 10, bias=False)
+        self.head.weight = self.encoder.emb.weight
+
+
+def test_warm_start_of_a_model_tied_deeper_than_its_other_use(tmp_path: Path) -> None:
+    source = seeded(_TiedLM, 0)
+    path = ckpt.Checkpoint(model=source).write(str(tmp_path / "c"))
+    for mapping in ({"model/": "/"}, {"model/head/weight": "encoder/emb/weight"}):
+        target = seeded(_TiedLM, 1)
+        ckpt.init_from_checkpoint(path, mapping, root=target)
+        assert torch.equal(target.encoder.emb.weight, source.encoder.emb.weight)
+        assert target.head.weight is target.encoder.emb.weight
+
+
+def test_untied_checkpoint_into_a_tied_model_reports_the_value_it_cannot_use(
+    tmp_path: Path,
+) -> None:
+    untied = seeded(_TiedLM, 0)
+    untied.head.weight = nn.Parameter(untied.encoder.emb.weight.detach().clone() + 1)
+    path = ckpt.Checkpoint(model=untied).write(str(tmp_path / "c"))
+    tied = seeded(_TiedLM, 1)
+    status = ckpt.Checkpoint(model=tied).read(path)
+    status.assert_existing_objects_matched()
+    assert status.report().unused_in_checkpoint == [
+        "model/encoder/emb/weight/.ATTRIBUTES/VARIABLE_VALUE"
+    ]
+    status.assert_consumed()  # as in TF, which restores a shared object from its first node
+    assert torch.equal(tied.head.weight, untied.head.weight)  # the one reached first

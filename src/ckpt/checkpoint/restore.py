@@ -190,6 +190,7 @@ class RestoreCoordinator:
         self.restored_ids: set[int] = set()  # id() of the objects they were assigned to
         self.matched: list[tuple[int, str]] = []  # (node, checkpoint key)
         self.unused_attributes: dict[int, list[str]] = {}
+        self.shadowed: list[int] = []  # nodes whose object was restored from another node
         self.inconsistent: list[str] = []
         self.deferred: list[tuple[Any, str, int]] = []  # (parent, local name, node)
         self._paths: list[str] | None = None  # display names, computed when first needed
@@ -303,6 +304,12 @@ class RestoreCoordinator:
             return False
         self.bound[node] = obj
         if id(obj) in self.node_of:
+            if self.attributes[node]:
+                # Two checkpoint objects with values meet one Python object (the checkpoint
+                # was saved untied, the program ties them): as in TF, only the first one's
+                # values are restored and assert_consumed passes, but the report lists this
+                # one's as unused rather than dropping them silently.
+                self.shadowed.append(node)
             return False
         self.node_of[id(obj)] = node
         if isinstance(obj, Trackable) and obj._ckpt_update_uid < self.uid:

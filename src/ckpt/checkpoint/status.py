@@ -36,7 +36,10 @@ class RestoreReport:
         checkpoint: the checkpoint prefix.
         matched: ``(object path, checkpoint key)`` of every value assigned.
         missing_from_checkpoint: Python objects with values that the checkpoint has none for.
-        unused_in_checkpoint: checkpoint keys nothing in Python has used (yet).
+        unused_in_checkpoint: checkpoint keys nothing in Python has used (yet). This includes
+            the values of a checkpoint object whose Python object was already restored from
+            another one (the program ties what the saved one did not); as in TF, those do
+            not fail ``assert_consumed``.
         pending: deferred restorations waiting for a dependency to be added.
         mismatches: values that did not fit their object (shape or dtype).
     """
@@ -106,6 +109,7 @@ class CheckpointLoadStatus:
         unused = [key for node in c.unbound_with_values() for _, key in c.attributes[node]]
         for node, names in c.unused_attributes.items():
             unused += [key for name, key in c.attributes[node] if name in names]
+        unused += [key for node in c.shadowed for _, key in c.attributes[node]]
         report.unused_in_checkpoint = sorted(set(unused))
         report.pending = [f"{parent}.{name}" for parent, name in c.pending_deferred()]
         return report

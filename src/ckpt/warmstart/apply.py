@@ -90,7 +90,9 @@ def init_from_checkpoint(
                 n for n in names.names if (names.key_of(n) or n) not in used
             ],
             unmatched_targets=[
-                name for name, target in namespace.items() if id(target.obj) not in assigned
+                name
+                for name, target in namespace.items()
+                if id(target.obj) not in assigned and target.alias_of is None
             ],
         )
         if not dry_run:

@@ -384,6 +384,9 @@ class _Planner:
             if "/part_" in var_name:
                 var_name = var_name[: var_name.index("/part_")]
             logical.setdefault(var_name, None)
+        # A tied variable has several names: it is assigned once, from the first of its names
+        # in the scope (the stored one first) that the checkpoint has.
+        candidates: dict[Any, list[tuple[str, str, Target | list[Target]]]] = {}
         for var_name in logical:
             full = var_name[len(scopes) :]
             if target != "/":
@@ -394,15 +397,34 @@ class _Planner:
                 full = full[:-1]
             var = self.namespace.get(var_name) or _partition_parts(var_name, self.namespace)
             assert var is not None
-            stored_as_parts = isinstance(var, list) and self._stored_as_parts(full, var)
-            if self.names.key_of(full) is None and not stored_as_parts:
+            identity = (
+                tuple(id(p.obj) for p in var) if isinstance(var, list) else id(var.obj)
+            )
+            entry = (var_name, full, var)
+            names = candidates.setdefault(identity, [])
+            if _is_stored_name(var):
+                names.insert(0, entry)
+            else:
+                names.append(entry)
+        for names in sorted(candidates.values(), key=lambda names: names[0][0]):
+            for _, full, var in names:
+                stored_as_parts = isinstance(var, list) and self._stored_as_parts(full, var)
+                if self.names.key_of(full) is not None or stored_as_parts:
+                    self.one_to_one(full, var)
+                    break
+            else:
+                var_name, full, _ = names[0]
                 raise AssignmentMapError(
                     f"Tensor {full} ({var_name[len(scopes) + 1 :]} in {ckpt_name}) is not found "
                     f"in {self.label} checkpoint",
                     path=self.label,
                     key=full,
                 )
-            self.one_to_one(full, var)
+
+
+def _is_stored_name(var: Target | list[Target]) -> bool:
+    """Whether this name of a variable is the one a checkpoint stores it under."""
+    return isinstance(var, list) or var.alias_of is None
 
 
 def _source(

@@ -8,6 +8,7 @@ parameter nodes). Names are paths from the root without the root's own name, as
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,9 @@ class Target:
 
     name: str
     obj: Any
+    # For a variable reachable by several paths (a tied weight): the path the checkpoint
+    # stores it under, when ``name`` is another one of them.
+    alias_of: str | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -87,26 +91,45 @@ def as_target(obj: Any, name: str | None = None) -> Target:
     return Target(name if name is not None else str(getattr(obj, "name", "")), obj)
 
 
-def walk_variables(root: Any) -> Iterator[tuple[str, Any]]:
+def walk_variables(root: Any, *, aliases: bool = False) -> Iterator[tuple[str, Any]]:
     """``(path, variable)`` for every variable reachable from ``root``, depth first in child
-    order; a variable reachable twice is listed under its first path."""
-    seen: set[int] = {id(root)}
+    order.
 
-    def walk(obj: Any, path: str) -> Iterator[tuple[str, Any]]:
-        for name, child in children_of(obj).items():
-            if id(child) in seen:
-                continue
-            seen.add(id(child))
-            child_path = f"{path}/{name}" if path else name
-            if is_variable(child):
-                yield child_path, child
-            else:
-                yield from walk(child, child_path)
-
+    A variable reachable by several paths (a tied weight) is listed under the path a
+    checkpoint stores it under: the first one breadth first, as the saver's graph walk names
+    objects. With ``aliases``, it is listed under each of its other paths too.
+    """
     if is_variable(root):
         yield "", root
         return
-    yield from walk(root, "")
+    # Breadth first: the checkpoint's name of every object reachable twice.
+    first: dict[int, str] = {id(root): ""}
+    queue: deque[tuple[Any, str]] = deque([(root, "")])
+    while queue:
+        obj, path = queue.popleft()
+        if is_variable(obj):
+            continue
+        for name, child in children_of(obj).items():
+            if id(child) not in first:
+                first[id(child)] = f"{path}/{name}" if path else name
+                queue.append((child, first[id(child)]))
+
+    seen: set[int] = {id(root)}
+
+    def walk(obj: Any, path: str, ancestors: frozenset[int]) -> Iterator[tuple[str, Any]]:
+        for name, child in children_of(obj).items():
+            child_path = f"{path}/{name}" if path else name
+            if is_variable(child):
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    yield first[id(child)], child
+                if aliases and child_path != first[id(child)]:
+                    yield child_path, child
+            elif id(child) not in ancestors and (aliases or id(child) not in seen):
+                seen.add(id(child))
+                yield from walk(child, child_path, ancestors | {id(child)})
+
+    yield from walk(root, "", frozenset({id(root)}))
 
 
 def namespace_of(root: Any) -> dict[str, Target]:
@@ -128,4 +151,9 @@ def namespace_of(root: Any) -> dict[str, Target]:
         raise AssignmentMapError(
             f"root={root!r} is neither a module nor a mapping of names to variables"
         )
-    return {path: Target(path, obj) for path, obj in walk_variables(node)}
+    canonical: dict[int, str] = {}
+    names = {}
+    for path, obj in walk_variables(node, aliases=True):
+        known = canonical.setdefault(id(obj), path)  # the stored path comes first
+        names[path] = Target(path, obj, None if known == path else known)
+    return names
