@@ -250,3 +250,19 @@ def test_named_shardings_on_two_devices(tmp_path: Any) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("ok")
+
+
+def test_a_target_found_nowhere_is_told_where_the_values_are(tmp_path: Any) -> None:
+    params = {"w": jnp.ones((2, 2)), "b": jnp.zeros(2)}
+    path = ckpt.Checkpoint(params=params, opt_state={"mu": jnp.zeros(2)}).save(
+        str(tmp_path / "c")
+    )
+    hint = r"\['opt_state', 'params'\]: pass name="
+    for name in (None, "parms"):
+        with pytest.raises(CheckpointAssertionError, match=hint):
+            ckpt.jax.restore(path, params, name=name)
+    partial = {"w": jnp.ones((2, 2)), "extra": jnp.ones(3)}
+    with pytest.raises(CheckpointAssertionError) as info:  # part matched: no hint
+        ckpt.jax.restore(path, partial, name="params")
+    assert "pass name=" not in str(info.value)
+    np.testing.assert_array_equal(ckpt.jax.restore(path, params, name="params")["w"], params["w"])

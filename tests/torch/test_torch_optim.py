@@ -209,6 +209,22 @@ def test_param_group_count_mismatch_is_refused(tmp_path: Path) -> None:
         ckpt.Checkpoint(model=fresh, optimizer=two_groups).read(path)
 
 
+def test_param_group_size_mismatch_is_refused_before_anything_changes(tmp_path: Path) -> None:
+    model = seeded(MLP, 0)
+    params = list(model.parameters())
+    optimizer = torch.optim.AdamW([{"params": params[:2]}, {"params": params[2:], "lr": 0.1}])
+    train(model, optimizer, batches(0, 1))
+    path = ckpt.Checkpoint(model=model, optimizer=optimizer).write(str(tmp_path / "c"))
+    fresh = seeded(MLP, 1)
+    fresh_params = list(fresh.parameters())
+    regrouped = torch.optim.AdamW(
+        [{"params": fresh_params[:3]}, {"params": fresh_params[3:], "lr": 0.5}]
+    )
+    with pytest.raises(ValueMismatchError, match="group 0 of the checkpoint's AdamW has 2"):
+        ckpt.Checkpoint(model=fresh, optimizer=regrouped).read(path)
+    assert regrouped.param_groups[1]["lr"] == 0.5
+
+
 OPTIMIZERS = {
     "sgd-nesterov": lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True),
     "adam-amsgrad": lambda ps: torch.optim.Adam(ps, lr=1e-2, amsgrad=True),
@@ -269,20 +285,20 @@ def test_non_tensor_parameter_state_round_trips(tmp_path: Path) -> None:
 
 def test_state_of_a_parameter_the_optimizer_does_not_hold_stays_unused(tmp_path: Path) -> None:
     # As in TF, where such slot values wait until the optimizer makes slots for the variable:
-    # they are not consumed, and the status says so.
-    _model, _optimizer, path = trained_and_saved(tmp_path)
-    fresh = seeded(MLP, 0)
-    head_only = torch.optim.AdamW(fresh.head.parameters(), lr=3e-3, weight_decay=0.05)
-    checkpoint = ckpt.Checkpoint(model=fresh, optimizer=head_only, step=ckpt.Variable(0))
-    status = checkpoint.restore(path)
+    # they are not consumed, and the status says so. (Groups of equal size: torch's rule.)
+    model = seeded(lambda: nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 3)), 0)
+    first_only = torch.optim.Adam(model[0].parameters())
+    train(model, first_only, [(torch.randn(4, 3), torch.randn(4, 3))])
+    path = ckpt.Checkpoint(model=model, optimizer=first_only).write(str(tmp_path / "c"))
+    fresh = seeded(lambda: nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 3)), 1)
+    second_only = torch.optim.Adam(fresh[1].parameters())
+    status = ckpt.Checkpoint(model=fresh, optimizer=second_only).read(path)
     status.assert_existing_objects_matched()
     with pytest.raises(CheckpointAssertionError, match="Unresolved slot"):
         status.assert_consumed()
     unused = status.report().unused_in_checkpoint
-    assert unused and all(".OPTIMIZER_SLOT/optimizer/" in key for key in unused)
-    assert not any(key.startswith("model/head/") for key in unused)
-    assert set(head_only.state) == set(fresh.head.parameters())
-    assert head_only.state_dict()["state"].keys() == {0, 1}  # torch still understands it
+    assert len(unused) == 6 and all(k.startswith("model/0/") for k in unused)
+    assert second_only.state_dict()["state"] == {}
 
 
 def test_restore_replaces_the_state_of_an_optimizer_that_has_stepped(tmp_path: Path) -> None:

@@ -74,3 +74,11 @@ def test_cycles_are_walked_once() -> None:
     root.child.parent = root
     root.child.w = ckpt.Variable(np.zeros(2, np.float32))
     assert list(namespace_of(root)) == ["child/w"]
+
+
+def test_misspelt_target_gets_tf_message_and_close_names(tmp_path: Path) -> None:
+    path = ckpt.write_tensors(str(tmp_path / "c"), {"model/weight": np.ones(2, np.float32)})
+    root = ckpt.Module(name="m")
+    root.weight = ckpt.Variable(np.zeros(2, np.float32))
+    with pytest.raises(AssignmentMapError, match=r"scope only model/weight.*Close names: weight"):
+        ckpt.init_from_checkpoint(path, {"model/weight": "wieght"}, root=root)

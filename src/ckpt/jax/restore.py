@@ -20,7 +20,7 @@ import numpy as np
 from ckpt.checkpoint.inspect import ObjectNode, object_graph
 from ckpt.checkpoint.keys import OBJECT_GRAPH_PROTO_KEY, checkpoint_key
 from ckpt.checkpoint.saver import CheckpointableSaver, CheckpointOptions, Status
-from ckpt.errors import TensorNotFoundError
+from ckpt.errors import CheckpointAssertionError, TensorNotFoundError
 from ckpt.jax.adapter import build
 from ckpt.jax.nodes import TreeNode, current_value
 from ckpt.reader import CheckpointReader
@@ -78,8 +78,30 @@ def restore(
     if target is None:
         return read_arrays(save_path, name=name)
     tree, status = restore_with_status(save_path, target, name=name, options=options)
-    status.assert_existing_objects_matched()
+    try:
+        status.assert_existing_objects_matched()
+    except CheckpointAssertionError as exc:
+        hint = _name_hint(status, name)
+        if hint:
+            raise CheckpointAssertionError(f"{exc} {hint}", path=exc.path, key=exc.key) from None
+        raise
     return tree
+
+
+def _name_hint(status: Status, name: str | None) -> str:
+    """Advice when nothing of the target matched: where the checkpoint's values are."""
+    report = status.report()
+    if any(not path.startswith("(root).save_counter") for path, _ in report.matched):
+        return ""  # some of it matched: the message about the rest says enough
+    top = sorted({key.split("/", 1)[0] for key in report.unused_in_checkpoint if "/" in key})
+    if not top:
+        return ""
+    where = "at the top" if name is None else f"under {name!r}"
+    return (
+        f"Nothing of the target was found {where} of the checkpoint, whose top-level names "
+        f"are {top}: pass name= with the one that holds this tree (a tree saved as "
+        f"ckpt.Checkpoint({top[0]}=tree) is restored with name={top[0]!r})."
+    )
 
 
 def restore_with_status(

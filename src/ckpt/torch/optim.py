@@ -10,8 +10,9 @@ as in TF.
 
 The optimizer node's own children are Python state (JSON):
 
-* ``param_groups``: each group's settings (``lr``, ``betas``, ``weight_decay``, ...) without
-  its ``params``; restored into the groups by position;
+* ``param_groups``: each group's settings (``lr``, ``betas``, ``weight_decay``, ...) and, as
+  ``params``, its parameters' positions (as ``state_dict()`` numbers them); restored into the
+  groups by position, after checking that each group has as many parameters as it had;
 * ``state``: per-parameter state that is not a tensor, by the parameter's position in the
   groups (as ``Optimizer.state_dict()`` numbers them); empty for torch's own optimizers.
 
@@ -196,10 +197,15 @@ class ParamGroupsState(PythonState):
         self._optimizer = optimizer
 
     def serialize(self) -> str:
-        groups = [
-            {k: v for k, v in group.items() if k not in _STRUCTURE}
-            for group in self._optimizer.param_groups
-        ]
+        groups = []
+        start = 0
+        for group in self._optimizer.param_groups:
+            saved = {k: v for k, v in group.items() if k not in _STRUCTURE}
+            # The parameters' positions, as Optimizer.state_dict() numbers them: a restore
+            # checks that each group holds as many parameters as it did.
+            saved["params"] = list(range(start, start + len(group["params"])))
+            start += len(group["params"])
+            groups.append(saved)
         return dumps(groups, f"{type(self._optimizer).__name__}.param_groups")
 
     def deserialize(self, data: bytes) -> None:
@@ -213,6 +219,15 @@ class ParamGroupsState(PythonState):
                 f"group(s), this optimizer has {len(current)}; build the optimizer with the "
                 "same groups as the one that was saved"
             )
+        for number, (group, saved) in enumerate(zip(current, groups, strict=True)):
+            params = saved.get("params")
+            if isinstance(params, list) and len(params) != len(group["params"]):
+                raise ValueMismatchError(
+                    f"parameter group {number} of the checkpoint's "
+                    f"{type(self._optimizer).__name__} has {len(params)} parameter(s), this "
+                    f"optimizer's has {len(group['params'])}; build the optimizer with the "
+                    "same groups as the one that was saved"
+                )
         for group, saved in zip(current, groups, strict=True):
             for key, value in saved.items():
                 if key in _STRUCTURE:

@@ -364,11 +364,17 @@ class _Planner:
     def scope(self, ckpt_name: str, target: str) -> None:
         scopes = target[: target.rindex("/")] if "/" in target else ""
         if not ckpt_name.endswith("/"):
-            raise AssignmentMapError(
+            message = (
                 f"Assignment map with scope only name {scopes} should map to scope only "
-                f"{ckpt_name}. Should be 'scope/': 'other_scope/'.",
-                key=ckpt_name,
+                f"{ckpt_name}. Should be 'scope/': 'other_scope/'."
             )
+            if "/" not in target:
+                # No scope at all: most likely a misspelt variable; TF's message alone (with
+                # its empty scope name) would not say so.
+                close = difflib.get_close_matches(target, list(self.namespace), n=3)
+                hint = f" Close names: {', '.join(close)}." if close else ""
+                message += f" ({target!r} is not a variable of the root either.{hint})"
+            raise AssignmentMapError(message, key=ckpt_name)
         if "/" not in target:
             raise AssignmentMapError(
                 f"assignment map target {target!r} is neither a variable nor a scope (scope "
