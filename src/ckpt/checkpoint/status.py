@@ -112,7 +112,18 @@ class CheckpointLoadStatus:
         unused += [key for node in c.shadowed for _, key in c.attributes[node]]
         report.unused_in_checkpoint = sorted(set(unused))
         report.pending = [f"{parent}.{name}" for parent, name in c.pending_deferred()]
+        report.pending += self._waiting_values()
         return report
+
+    def _waiting_values(self) -> list[str]:
+        """Objects holding a restored value they cannot take yet (``_ckpt_restore_pending``:
+        a lazy torch parameter before its first forward)."""
+        c = self._coordinator
+        return [
+            c.dotted(node)
+            for node, obj in c.bound.items()
+            if c.node_of.get(id(obj)) == node and getattr(obj, "_ckpt_restore_pending", False)
+        ]
 
     def _unbound_python_objects(self) -> list[tuple[str, Any]]:
         c = self._coordinator
@@ -164,6 +175,13 @@ class CheckpointLoadStatus:
         pending_slots = c.pending_slots()
         if pending_slots:
             raise _fail(f"Unresolved slot restorations: {pending_slots}", report)
+        waiting = self._waiting_values()
+        if waiting:
+            raise _fail(
+                f"Restored values not yet applied to {waiting}: they are applied when these "
+                "objects are built (a lazy module's first forward pass)",
+                report,
+            )
         if c.unused_attributes:
             unused = {c.dotted(n): names for n, names in c.unused_attributes.items()}
             raise _fail(

@@ -104,6 +104,12 @@ class TensorVariable(Trackable):
         return tensor
 
     @property
+    def _ckpt_restore_pending(self) -> bool:
+        """Whether a restored value still waits for the tensor to be materialised."""
+        self.tensor  # noqa: B018 - settles the value if the tensor has materialised since
+        return self._pending is not None
+
+    @property
     def name(self) -> str:
         return self._name
 
