@@ -560,3 +560,20 @@ def test_every_read_checks_again(prefix: str, elements: int) -> None:
         reader.view("v", verify=True)
     reader.close()
 
+
+
+@pytest.mark.parametrize("elements", [300_000, 3 << 20])  # the fast path and the parallel one
+def test_data_file_truncated_while_open_raises_instead_of_crashing(
+    prefix: str, elements: int
+) -> None:
+    # Reading mapped pages past the end of a file shrunk in place would be SIGBUS: large reads
+    # ask for the file's size again first.
+    write(prefix, [("small", np.ones(4, np.float32)), ("v", np.ones(elements, np.float32))])
+    reader = BundleReader(prefix)
+    reader.read("small")
+    os.truncate(data_path(prefix), 100)
+    with pytest.raises(CorruptCheckpointError, match="truncated"):
+        reader.read("v")
+    with pytest.raises(CorruptCheckpointError, match="truncated"):
+        reader.view("v", verify=True)
+    reader.close()

@@ -41,6 +41,8 @@ _NUMPY_MAX_RANK = 64  # NPY_MAXDIMS in NumPy 2
 _COPY_CHUNK = 8 << 20  # verify-then-copy works in chunks that stay in cache
 _HAS_MADVISE = hasattr(mmap.mmap, "madvise") and hasattr(mmap, "MADV_DONTNEED")
 _COVERAGE_WORK_LIMIT = 1 << 20
+# From this size on, a read checks the data file's current size first (see _check_extent).
+_RECHECK_BYTES = 1 << 20
 
 Bounds = tuple[tuple[int, int], ...]
 
@@ -480,12 +482,19 @@ class BundleReader:
         """
         shard = self._shards.get(entry.shard_id) or self._shard(entry.shard_id, entry.key)
         length = shard[1]
-        if entry.offset + entry.size > length:
+        end = entry.offset + entry.size
+        if end > length or (
+            # Touching mapped pages past the end of a file shrunk in place since it was
+            # opened would kill the process (SIGBUS): ask for its size again (one fstat).
+            entry.size >= _RECHECK_BYTES
+            and isinstance(shard[0], mmap.mmap)
+            and end > (length := shard[0].size())
+        ):
             path = naming.data_filename(self.prefix, entry.shard_id, self.num_shards)
             name, what = self._describe(entry)
             raise CorruptCheckpointError(
                 f"{path} is truncated: tensor {what} needs bytes "
-                f"[{entry.offset}, {entry.offset + entry.size}) but the file has {length}",
+                f"[{entry.offset}, {end}) but the file has {length}",
                 path=path,
                 key=name,
             )
@@ -626,8 +635,8 @@ class BundleReader:
                 return self._read_general(entry, out, verify)  # checks ``out`` and says why
             shard = self._shards.get(entry.shard_id)
             buf, length = shard if shard is not None else self._shard(entry.shard_id, key)
-            if entry.offset + entry.size > length:
-                self._raw_bytes(entry)  # raises: the file is truncated
+            if entry.offset + entry.size > length or entry.size >= _RECHECK_BYTES:
+                self._check_extent(entry)  # raises if the file is (or has become) too short
             if self._fds:  # readahead off: _raw_bytes fetches exactly this entry's bytes
                 raw = self._raw_bytes(entry)
             else:
