@@ -209,3 +209,30 @@ def test_deferred_through_checkpoint_root_argument(tmp_path) -> None:
     module.sub.y = ckpt.Variable(f32(0))
     assert module.sub.y.numpy() == 4
     status.assert_consumed()
+
+
+def test_failed_deferred_restore_is_reported_and_can_be_retried(tmp_path) -> None:
+    model = ckpt.Module()
+    model.sub = ckpt.Module()
+    model.sub.a = ckpt.Variable(np.arange(2, dtype=np.float32))
+    model.sub.b = ckpt.Variable(np.arange(3, dtype=np.float32))
+    path = ckpt.Checkpoint(m=model).write(str(tmp_path / "c"))
+    fresh = ckpt.Module()
+    status = ckpt.Checkpoint(m=fresh).read(path)
+    wrong = ckpt.Module()
+    wrong.a = ckpt.Variable(np.ones(2, np.float32))
+    wrong.b = ckpt.Variable(np.ones(4, np.float32))
+    with pytest.raises(ckpt.errors.ShapeMismatchError):
+        fresh.sub = wrong
+    np.testing.assert_array_equal(wrong.a.numpy(), np.ones(2))  # nothing was assigned
+    report = status.report()
+    assert [(m.path, m.kind) for m in report.mismatches] == [("(root).m.sub.b", "shape")]
+    assert report.pending == ["(root).m.sub"]
+    assert len(report.unused_in_checkpoint) == 2
+    right = ckpt.Module()
+    right.a = ckpt.Variable(np.ones(2, np.float32))
+    right.b = ckpt.Variable(np.ones(3, np.float32))
+    fresh.sub = right  # the parked values apply to the next object under that name
+    np.testing.assert_array_equal(right.b.numpy(), np.arange(3))
+    status.assert_consumed()
+    assert status.report().mismatches == []

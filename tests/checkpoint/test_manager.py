@@ -348,3 +348,29 @@ def test_lock_released_at_interpreter_exit(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
     assert not (tmp_path / LOCK_FILENAME).exists()
     assert (tmp_path / "ckpt-1.index").exists()
+
+
+def test_a_manager_nothing_references_releases_its_lock_and_its_model(tmp_path) -> None:
+    # Re-running a notebook cell or a train() function builds a new manager for the same
+    # directory: the old one, unreachable, must not keep the lock (or the model) alive.
+    import gc
+    import weakref
+
+    variables = []
+
+    def run() -> str:
+        variable = ckpt.Variable(np.zeros(1000, np.float32))
+        variables.append(weakref.ref(variable))
+        manager = ckpt.CheckpointManager(ckpt.Checkpoint(v=variable), tmp_path, max_to_keep=2)
+        return manager.save()
+
+    run()
+    run()
+    gc.collect()
+    assert [ref() for ref in variables] == [None, None]
+    assert not (tmp_path / LOCK_FILENAME).exists()  # released when collected
+    alive = ckpt.CheckpointManager(ckpt.Checkpoint(v=ckpt.Variable(np.float32(1))), tmp_path)
+    alive.save()
+    with pytest.raises(CheckpointLockedError):
+        ckpt.CheckpointManager(ckpt.Checkpoint(v=ckpt.Variable(np.float32(1))), tmp_path).save()
+    alive.close()

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
+import gc
 import glob
 import json
 import math
@@ -44,6 +46,7 @@ import re
 import secrets
 import socket
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -147,13 +150,25 @@ class _DirectoryLock:
 
     def acquire(self) -> None:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        for _ in range(3):
+        collected = False
+        for _ in range(4):
             if self._try_create():
                 self._held = True
                 return
             owner = self._owner()
             if owner == {}:
                 continue  # released meanwhile: try again
+            if (
+                not collected
+                and owner is not None
+                and owner.get("pid") == os.getpid()
+                and owner.get("hostname") == socket.gethostname()
+            ):
+                # Held in this process: perhaps by a manager nothing references any more but
+                # a reference cycle keeps uncollected; collecting it releases the lock.
+                collected = True
+                gc.collect()
+                continue
             stale = (
                 owner is not None
                 and owner.get("hostname") == socket.gethostname()
@@ -289,6 +304,8 @@ class CheckpointManager:
 
         # Taken by the first save, so jobs that only restore (evaluation) are never refused.
         self._lock: _DirectoryLock | None = None
+        self._exit_hook: Callable[[], None] | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
         if not storage.is_url(self._directory):
             self._lock = _DirectoryLock(self._directory)
         self._closed = False
@@ -477,7 +494,11 @@ class CheckpointManager:
             # directory still without a state file keeps the state this manager started with).
             self._lock.acquire()
             self._writer_since = time.time()
-            atexit.register(self.close)
+            # Neither hook holds the manager: one it no longer reachable releases the lock
+            # when collected (and frees what it references); one alive at exit is closed.
+            self._exit_hook = functools.partial(_close_at_exit, weakref.ref(self))
+            atexit.register(self._exit_hook)
+            self._finalizer = weakref.finalize(self, _release, self._lock, self._exit_hook)
             if get_checkpoint_state(self._directory) is not None:
                 self._recover()
         if self._checkpoint_interval is not None:
@@ -681,8 +702,9 @@ class CheckpointManager:
             self._checkpoint.sync()
         finally:
             if self._lock is not None and self._lock._held:
-                self._lock.release()
-                atexit.unregister(self.close)
+                _release(self._lock, self._exit_hook)
+                if self._finalizer is not None:
+                    self._finalizer.detach()
 
     def __enter__(self) -> CheckpointManager:
         return self
@@ -695,6 +717,19 @@ class CheckpointManager:
             f"<ckpt.CheckpointManager {self._directory!r} latest={self._latest_checkpoint!r} "
             f"kept={len(self._maybe_delete)}>"
         )
+
+
+def _close_at_exit(manager: weakref.ref[CheckpointManager]) -> None:
+    """At interpreter exit: close a manager still alive (its pending save is recorded)."""
+    alive = manager()
+    if alive is not None:
+        alive.close()
+
+
+def _release(lock: _DirectoryLock, exit_hook: Callable[[], None] | None) -> None:
+    lock.release()
+    if exit_hook is not None:
+        atexit.unregister(exit_hook)
 
 
 def _reason(exc: BaseException) -> str:

@@ -193,6 +193,8 @@ class RestoreCoordinator:
         self.shadowed: list[int] = []  # nodes whose object was restored from another node
         self.inconsistent: list[str] = []
         self.deferred: list[tuple[Any, str, int]] = []  # (parent, local name, node)
+        self.mismatches: list[Mismatch] = []  # of the last bind that raised for them
+        self._bind_log: list[int] = []  # nodes in binding order (undone if a bind fails)
         self._paths: list[str] | None = None  # display names, computed when first needed
 
     # --- naming ---
@@ -243,6 +245,7 @@ class RestoreCoordinator:
         # middle of it costs more than the walk itself.
         gc_was_enabled = gc.isenabled()
         gc.disable()
+        logged = len(self._bind_log)
         try:
             plans = self._walk(pairs)
             plans.extend(self._slot_plans())
@@ -258,10 +261,16 @@ class RestoreCoordinator:
                 )
             mismatches = [m for plan in plans for m in self._check(plan)]
             if mismatches:
+                self.mismatches = mismatches
+                self._unbind(self._bind_log[logged:])
                 raise mismatch_error(mismatches, self.prefix)
             for node, obj, reads in plans:
                 self._apply(node, obj, reads)
+            if self.mismatches:  # an earlier attempt's, now resolved for what this one bound
+                now = {self.dotted(node) for node in self._bind_log[logged:]}
+                self.mismatches = [m for m in self.mismatches if m.path not in now]
         finally:
+            del self._bind_log[logged:]
             if gc_was_enabled:
                 gc.enable()
 
@@ -303,6 +312,7 @@ class RestoreCoordinator:
                 self.inconsistent.append(self.dotted(node))
             return False
         self.bound[node] = obj
+        self._bind_log.append(node)
         if id(obj) in self.node_of:
             if self.attributes[node]:
                 # Two checkpoint objects with values meet one Python object (the checkpoint
@@ -316,6 +326,21 @@ class RestoreCoordinator:
             # As TF's update uid: binding counts as this restore reaching the object.
             obj._ckpt_update_uid = self.uid
         return True
+
+    def _unbind(self, nodes: list[int]) -> None:
+        """Forget bindings a bind made before it raised: nothing was assigned, so the
+        status and report go back to what they said before it (its values unused or
+        pending again, for a later attempt to take)."""
+        undone = set(nodes)
+        for node in reversed(nodes):
+            obj = self.bound.pop(node, None)
+            if obj is not None and self.node_of.get(id(obj)) == node:
+                del self.node_of[id(obj)]
+                self.restored_ids.discard(id(obj))
+            self.restored.discard(node)
+            self.unused_attributes.pop(node, None)
+        self.shadowed = [n for n in self.shadowed if n not in undone]
+        self.matched = [(n, key) for n, key in self.matched if n not in undone]
 
     # --- planning and assigning ---
 

@@ -113,6 +113,7 @@ class CheckpointLoadStatus:
         report.unused_in_checkpoint = sorted(set(unused))
         report.pending = [f"{parent}.{name}" for parent, name in c.pending_deferred()]
         report.pending += self._waiting_values()
+        report.mismatches = list(c.mismatches)
         return report
 
     def _waiting_values(self) -> list[str]:

@@ -71,9 +71,16 @@ class Trackable:
             return
         deferred = self.__dict__.get("_ckpt_deferred")
         if deferred and name in deferred:
-            positions = deferred.pop(name)
-            for position in sorted(positions, key=lambda p: p.restore_uid, reverse=True):
-                position.restore_into(child)
+            positions = sorted(deferred.pop(name), key=lambda p: p.restore_uid, reverse=True)
+            for done, position in enumerate(positions):
+                try:
+                    position.restore_into(child)
+                except BaseException:
+                    # A restore checks every value before assigning any: nothing of this one
+                    # (or the older ones) reached ``child``, so they stay parked for the next
+                    # object added under ``name`` (one that fits, say).
+                    deferred.setdefault(name, []).extend(positions[done:])
+                    raise
         for hook in list(self.__dict__.get("_ckpt_track_hooks", ())):
             hook(self, name, child)
 
