@@ -320,3 +320,23 @@ def test_latest_without_state_file_takes_the_newest_index(cli, tmp_path):
     result = cli("latest", tmp_path)
     assert (result.code, result.out) == (0, new + "\n")
     assert "no 'checkpoint' file" in result.err
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (np.int64(2**53), np.int64(2**53 + 1)),  # equal once converted to float64
+        (np.array([2**62, 1], np.int64), np.array([2**62 + 1, 1], np.int64)),
+        (np.uint64(2**63 - 1), np.uint64(2**63 - 2)),
+        (np.array([-(2**63)], np.int64), np.array([2**63 - 1], np.int64)),  # overflows int64
+    ],
+)
+def test_diff_compares_64_bit_integers_exactly(cli, tmp_path, a, b):
+    import ckpt
+
+    left = ckpt.write_tensors(str(tmp_path / "a"), {"step": a})
+    right = ckpt.write_tensors(str(tmp_path / "b"), {"step": b})
+    result = cli("diff", left, right)
+    assert result.code == 1, result.out
+    assert "1 changed" in result.out
+    assert cli("diff", left, left).code == 0

@@ -10,6 +10,7 @@ import datetime
 import json
 import os
 import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -126,6 +127,25 @@ def scenario_failures(rank: int, world: int, directory: str, args: dict[str, Any
     ], os.listdir(directory)
     if rank == 1:
         del checkpoint.extra
+    # A rank whose state raises while the values are gathered (user code, before any
+    # collective): every rank raises at once instead of waiting for it until the timeout.
+    if rank == 1:
+
+        class Broken(ShardedVariable):
+            def _serialize_to_tensors(self) -> Any:
+                raise RuntimeError("state unavailable")
+
+        checkpoint.broken = Broken(np.zeros((2, 2), np.float32), full_shape=(4, 2), offsets=(2, 0))
+    started = time.monotonic()
+    try:
+        ckpt.distributed.save(checkpoint, prefix)
+        raise AssertionError("the save should have failed")
+    except DistributedCheckpointError as exc:
+        assert list(exc.failures) == [1] and "state unavailable" in exc.failures[1], exc.failures
+    assert time.monotonic() - started < 20  # not the 30 s timeout
+    if rank == 1:
+        del checkpoint.broken
+    assert ckpt.latest_checkpoint(directory) == first
     # Every rank learns what any rank found missing.
     target = root(rank, world, 1, None)
     if rank == 0:
@@ -146,6 +166,30 @@ def scenario_failures(rank: int, world: int, directory: str, args: dict[str, Any
     ckpt.distributed.sync(checkpoint)
     dist.barrier()
     assert ckpt.latest_checkpoint(directory) == third != second
+    # An asynchronous save that fails raises the distributed error itself from sync().
+    if rank == 1:
+        checkpoint.extra = ShardedVariable(
+            np.zeros((2, 2), np.float32), full_shape=(4, 2), offsets=(2, 0)
+        )
+        from ckpt.format.bundle_writer import BundleWriter
+
+        original = BundleWriter.finish_partial
+
+        def fail(self: Any) -> str:
+            raise OSError("disk full")
+
+        BundleWriter.finish_partial = fail  # type: ignore[method-assign]
+    ckpt.distributed.save(checkpoint, prefix, options=options)
+    try:
+        ckpt.distributed.sync(checkpoint)
+        raise AssertionError("the asynchronous save should have failed")
+    except DistributedCheckpointError as exc:
+        assert list(exc.failures) == [1] and "disk full" in exc.failures[1], exc.failures
+    if rank == 1:
+        BundleWriter.finish_partial = original  # type: ignore[method-assign]
+        del checkpoint.extra
+    dist.barrier()
+    assert ckpt.latest_checkpoint(directory) == third
     fresh = root(rank, world, 1, None)
     ckpt.distributed.restore(fresh, second).assert_consumed()
     check(fresh, rank, world, 1)

@@ -62,11 +62,14 @@ class AsyncSaver:
         """Wait for the pending job; raise (once) the error of a failed one.
 
         Raises:
-            CheckpointError: the background save failed; the original exception is chained
-                as ``__cause__``.
+            CheckpointError: the background save failed. A ckpt error is raised as it is (a
+                distributed save's ``DistributedCheckpointError`` stays one); any other is
+                chained as ``__cause__`` of a ``CheckpointError``.
         """
         self._join()
         exc, self._error = self._error, None
+        if isinstance(exc, CheckpointError):
+            raise exc
         if exc is not None:
             raise CheckpointError(
                 f"the asynchronous save of {self._error_path} failed: "

@@ -70,6 +70,8 @@ def compare(
     matches NaN, and a NaN facing a number makes the maxima NaN. A change from zero has an
     infinite relative difference. Strings must be equal; their maxima are NaN if they are not.
     """
+    if a.dtype.kind in "iub" and b.dtype.kind in "iub":
+        return _compare_integers(a, b, rtol=rtol, atol=atol)
     x, y = as_numeric(a), as_numeric(b)
     if x is None or y is None:
         left, right = a.reshape(-1).tolist(), b.reshape(-1).tolist()
@@ -86,3 +88,22 @@ def compare(
         rel_diff = abs_diff / reference
         outside = ~(abs_diff <= atol + rtol * reference)  # NaN is never within
         return float(abs_diff.max()), float(rel_diff.max()), int(np.count_nonzero(outside))
+
+
+def _compare_integers(
+    a: np.ndarray, b: np.ndarray, *, rtol: float, atol: float
+) -> tuple[float, float, int]:
+    """:func:`compare` for integers, exactly: float64 cannot tell 2**53 from 2**53 + 1, and
+    int64 differences can overflow, so differing elements are compared as Python ints."""
+    differ = a != b
+    if not differ.any():
+        return 0.0, 0.0, 0
+    left = a[differ].astype(object)
+    right = b[differ].astype(object)
+    abs_diff = [abs(int(p) - int(q)) for p, q in zip(left, right, strict=True)]
+    reference = [abs(int(q)) for q in right]
+    rel_diff = [d / r if r else float("inf") for d, r in zip(abs_diff, reference, strict=True)]
+    # Python compares an int with a float exactly.
+    outside = sum(1 for d, r in zip(abs_diff, reference, strict=True) if d > atol + rtol * r)
+    return float(max(abs_diff)), float(max(rel_diff)), outside
+

@@ -133,7 +133,16 @@ def commit(
 ) -> str:
     """Run the save protocol for this rank's ``items`` (every rank calls it); return prefix."""
     rank, world = collectives.rank(group), collectives.world_size(group)
-    temp_id = collectives.broadcast_int(secrets.randbits(63) if rank == 0 else 0, group)
+    try:
+        temp_id = collectives.broadcast_int(secrets.randbits(63) if rank == 0 else 0, group)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # the backend's error: a peer died, or the timeout expired
+        raise DistributedCheckpointError(
+            f"{prefix}: a collective failed while starting the save ({_describe(exc)}); "
+            "another process probably died. Nothing was written.",
+            path=prefix,
+        ) from exc
     writer: BundleWriter | None = None
     local: BaseException | None = None
     error = ""
@@ -231,13 +240,30 @@ def _write(
     on_commit: Callable[[str], None] | None,
 ) -> str:
     rank, world = collectives.rank(group), collectives.world_size(group)
-    items, proto = collect(root)
-    mine = _mine(items, proto, rank, world)
+    # Gathering the values runs user code (a model's state): a failure on one rank must stop
+    # every rank here, not leave the others waiting in the save's first collective.
+    local: BaseException | None = None
+    error = ""
+    mine: list[SaveItem] = []
+    try:
+        items, proto = collect(root)
+        mine = _mine(items, proto, rank, world)
+        if options.enable_async:
+            # Only this rank's own values are copied: its shard plus its share of the
+            # replicated ones.
+            mine = [SaveItem(i.key, np.array(i.value, copy=True), i.slice_info) for i in mine]
+    except Exception as exc:
+        local, error = exc, _describe(exc)
+    try:
+        agree("collecting the values to save", error, group, prefix)
+    except DistributedCheckpointError as exc:
+        if local is not None:
+            raise exc from local
+        raise
     if not options.enable_async:
         return commit(mine, prefix, group=group, sync_files=options.sync, on_commit=on_commit)
     saver, background_group = _async_saver(root, group)
-    # Only this rank's own values are copied: its shard plus its share of the replicated ones.
-    snapshot = [SaveItem(i.key, np.array(i.value, copy=True), i.slice_info) for i in mine]
+    snapshot = mine
 
     def job() -> None:
         commit(
