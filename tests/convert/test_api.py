@@ -106,3 +106,30 @@ def test_missing_optional_package_names_it(module, dst, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(UnsupportedCheckpointError, match=f"pip install {module}"):
         convert_checkpoint(OBJECT, str(tmp_path / dst), dtype="float32")
+
+
+@pytest.mark.parametrize("remote", [False, True])
+def test_tf_target_ending_in_a_slash_is_a_new_directory(tmp_path, remote):
+    source = ckpt.write_tensors(str(tmp_path / "src"), {"a": np.arange(3)})
+    target = "memory://convert-slash/new/" if remote else str(tmp_path / "new") + "/"
+    out = convert_checkpoint(source, target)
+    assert out == target + "ckpt"
+    assert ckpt.latest_checkpoint(target.rstrip("/")) == out
+    np.testing.assert_array_equal(ckpt.load_variable(target.rstrip("/"), "a"), np.arange(3))
+
+
+@pytest.mark.parametrize("target", ["made/deeper/out.safetensors", "made/deeper/", "made/tf/m"])
+def test_failed_conversion_leaves_no_directories_behind(tmp_path, target):
+    source = ckpt.write_tensors(str(tmp_path / "src"), {"a": np.arange(3), "b": np.ones(4)})
+    data = tmp_path / "src.data-00000-of-00001"
+    raw = bytearray(data.read_bytes())
+    raw[-1] ^= 1  # "b" is corrupt: the conversion fails after it has started writing
+    data.write_bytes(bytes(raw))
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "file").write_text("mine")
+    with pytest.raises(ckpt.errors.ChecksumMismatchError):
+        convert_checkpoint(source, str(tmp_path / target))
+    assert not (tmp_path / "made").exists()
+    with pytest.raises(ckpt.errors.ChecksumMismatchError):
+        convert_checkpoint(source, str(tmp_path / "keep" / "out.npz"))
+    assert sorted(p.name for p in (tmp_path / "keep").iterdir()) == ["file"]

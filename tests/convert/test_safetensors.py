@@ -51,7 +51,7 @@ def test_strings_are_refused_and_nothing_is_left_behind(tmp_path):
     with pytest.raises(InvalidTensorError, match="strings go only to TF or npz") as info:
         convert_checkpoint(OBJECT, str(tmp_path / "out" / "model.safetensors"))
     assert info.value.key == "model/label/.ATTRIBUTES/VARIABLE_VALUE"
-    assert os.listdir(tmp_path / "out") == []
+    assert not (tmp_path / "out").exists()  # not even the directory made for it
 
 
 def test_sharded_output_holds_every_tensor_once(subset_checkpoint, tmp_path):
@@ -122,3 +122,40 @@ def test_tf_to_sharded_safetensors_keeps_memory_bounded(tmp_path: Path):
 def test_graph_key_is_not_converted(tmp_path):
     out = convert_checkpoint(OBJECT, str(tmp_path / "copy"))
     assert GRAPH_KEY not in read_tf(out)
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    # safetensors itself creates files 0o600; a converted checkpoint is as readable as any
+    # file its user writes (0o666 less the umask), shards and index alike.
+    from ckpt.convert.safetensors import write
+
+    old = os.umask(0o022)
+    try:
+        single = write(
+            str(tmp_path / "one.safetensors"), [("a", np.ones(3))], max_shard_bytes=1 << 30
+        )
+        index = write(
+            str(tmp_path / "many.safetensors.index.json"),
+            [("a", np.ones(100)), ("b", np.ones(100))],
+            max_shard_bytes=1000,
+        )
+    finally:
+        os.umask(old)
+    written = [single, index, *tmp_path.glob("many-*.safetensors")]
+    assert len(written) == 4
+    assert {oct(os.stat(p).st_mode & 0o777) for p in written} == {"0o644"}
+
+
+def test_replacing_a_sharded_output_removes_its_stale_shards(tmp_path):
+    from ckpt.convert.safetensors import write
+
+    index = str(tmp_path / "m.safetensors.index.json")
+    write(index, [(k, np.ones(100)) for k in "abc"], max_shard_bytes=1000)
+    assert len(list(tmp_path.glob("m-*.safetensors"))) == 3
+    write(index, [(k, np.ones(100)) for k in "ab"], max_shard_bytes=1000)
+    assert sorted(p.name for p in tmp_path.glob("m-*.safetensors")) == [
+        "m-00001-of-00002.safetensors",
+        "m-00002-of-00002.safetensors",
+    ]
+    with open(index) as f:
+        assert set(json.load(f)["weight_map"]) == {"a", "b"}

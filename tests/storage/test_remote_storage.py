@@ -249,3 +249,11 @@ def test_cli_ls_and_latest_on_s3(s3_root: str, capsys: pytest.CaptureFixture[str
     assert cli_main(["latest", f"{s3_root}/cli"]) == 0
     assert capsys.readouterr().out.strip() == prefix
     assert cli_main(["verify", prefix]) == 0
+
+
+@pytest.mark.parametrize("url", ["zz://bucket/ckpt", "s3x://bucket/x"])
+def test_unknown_protocol_is_a_typed_error(url: str) -> None:
+    with pytest.raises(ckpt.errors.UnsupportedCheckpointError, match="Protocol not known"):
+        ckpt.load_checkpoint(url)
+    with pytest.raises(ckpt.errors.UnsupportedCheckpointError):
+        ckpt.write_tensors(url, {"a": np.zeros(1)})

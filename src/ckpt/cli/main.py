@@ -107,8 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Convert a checkpoint, tensor by tensor, between TF checkpoints (a prefix or "
         "directory), safetensors (a .safetensors file, or sharded with a "
         ".safetensors.index.json), PyTorch state-dict files (.pt/.pth/.bin, read only with "
-        "torch.load(weights_only=True)) and .npz. Formats follow from the paths unless given. "
-        "Prints the path written.",
+        "torch.load(weights_only=True)) and .npz. Formats follow from the paths unless given; "
+        "a DST ending in / is a directory. An existing DST is replaced once the new output is "
+        "complete; a failed conversion leaves the old one and nothing else. Prints the path "
+        "written.",
     )
     convert.add_argument("src", metavar="SRC")
     convert.add_argument("dst", metavar="DST")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -102,10 +103,35 @@ def convert_checkpoint(
 
     readers = {"tf": tf.read, "safetensors": safetensors.read, "npz": npz.read, "torch": torch.read}
     tensors = _pipeline(readers[source](src), rename, cast, progress)
-    if target == "tf":
-        return tf.write(dst, tensors)
-    if target == "safetensors":
-        return safetensors.write(dst, tensors, max_shard_bytes=max_shard_bytes)
-    if target == "npz":
-        return npz.write(dst, tensors)
-    return torch.write(dst, tensors)
+    created = _missing_directories(dst)
+    try:
+        if target == "tf":
+            return tf.write(dst, tensors)
+        if target == "safetensors":
+            return safetensors.write(dst, tensors, max_shard_bytes=max_shard_bytes)
+        if target == "npz":
+            return npz.write(dst, tensors)
+        return torch.write(dst, tensors)
+    except BaseException:
+        # The writers remove their own files; the directories made for them go too.
+        for directory in created:
+            with contextlib.suppress(OSError):  # not empty (someone else's files), or gone
+                os.rmdir(directory)
+        raise
+
+
+def _missing_directories(dst: str) -> list[str]:
+    """The local directories a write to ``dst`` may create, deepest first."""
+    if storage.is_url(dst):
+        return []
+    missing = []
+    directory = os.path.abspath(dst if dst.endswith(("/", os.sep)) else os.path.dirname(dst) or ".")
+    while not os.path.exists(directory):
+        missing.append(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    if not dst.endswith(("/", os.sep)) and not os.path.exists(dst):
+        missing.insert(0, os.path.abspath(dst))  # a destination that is made a directory
+    return missing

@@ -15,12 +15,32 @@ from collections.abc import Iterator
 from ckpt.errors import CheckpointNotFoundError
 from ckpt.format import storage
 
-__all__ = ["basename", "local_copy", "local_temp", "staged"]
+__all__ = ["basename", "give_default_mode", "local_copy", "local_temp", "staged"]
 
 
 def basename(path: str) -> str:
     """The last component of a local path or a URL."""
     return path.rstrip("/").rsplit("/", 1)[-1] if storage.is_url(path) else os.path.basename(path)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # elsewhere: set and restore (briefly visible to other threads)
+    os.umask(mask)
+    return mask
+
+
+def give_default_mode(path: str) -> None:
+    """Give a file the permissions ``open()`` would have (``0o666`` less the umask).
+
+    For files a library creates private (safetensors writes ``0o600``): a converted checkpoint
+    should be as readable as any other file its user writes.
+    """
+    os.chmod(path, 0o666 & ~_umask())
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ the index last.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import tempfile
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ckpt.convert import torch as torch_format
-from ckpt.convert.files import basename, local_copy, staged, upload
+from ckpt.convert.files import basename, give_default_mode, local_copy, staged, upload
 from ckpt.convert.formats import INDEX_NAME, INDEX_SUFFIX, require
 from ckpt.errors import (
     CheckpointNotFoundError,
@@ -172,6 +173,7 @@ class _ShardWriter:
         temp = f"{self.base}.tmp-shard{len(self.shards):05d}"
         self.shards.append((temp, list(self.pending)))
         numpy_api.save_file(self.pending, temp)
+        give_default_mode(temp)  # safetensors creates its files 0o600
         self.pending, self.pending_bytes = {}, 0
 
     def cleanup(self) -> None:
@@ -246,6 +248,15 @@ def _write(
         with staged(index_path) as temp, open(temp, "w", encoding="utf-8") as f:
             json.dump(index, f, indent=2, sort_keys=True)
             f.write("\n")
+        if not remote:
+            # Shards of an output this one replaced, numbered for another count: the new
+            # index no longer names them.
+            current = set(weight_map.values())
+            pattern = glob.escape(base) + "-[0-9][0-9][0-9][0-9][0-9]-of-[0-9]*.safetensors"
+            for stale in glob.glob(pattern):
+                if os.path.basename(stale) not in current:
+                    with contextlib.suppress(OSError):
+                        os.remove(stale)
         return index_path
     except BaseException:
         for target in placed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -47,9 +48,11 @@ def read(path: str) -> Iterator[tuple[str, np.ndarray]]:
 def write(path: str, tensors: Iterable[tuple[str, np.ndarray]]) -> str:
     """Write a checkpoint at prefix ``path`` (a directory gets ``dir/ckpt`` and its state file).
 
-    Streaming: each tensor is written to the data file as it comes, so memory holds one tensor.
+    A path ending in ``/`` is a directory too, created if need be (else the files would be
+    ``dir/.index``: hidden, and found by nothing). Streaming: each tensor is written to the
+    data file as it comes, so memory holds one tensor.
     """
-    directory = path if storage.isdir(path) else None
+    directory = path if storage.isdir(path) or path.endswith(("/", os.sep)) else None
     prefix = storage.join(path, "ckpt") if directory is not None else path
     with CheckpointWriter(prefix) as writer:
         for name, array in tensors:

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from typing import IO, Any
 
+from ckpt.errors import UnsupportedCheckpointError
+
 __all__ = [
     "delete",
     "dirname",
@@ -51,9 +53,18 @@ def normalize(path: str | os.PathLike[str]) -> str:
 
 def _fs(url: str) -> tuple[Any, str]:
     """The fsspec filesystem of ``url`` (options from ``fsspec.config``) and its inner path."""
-    import fsspec.core  # lazily: local paths never import fsspec
-
-    fs, path = fsspec.core.url_to_fs(url)
+    try:
+        import fsspec.core  # lazily: local paths never import fsspec
+    except ImportError:
+        raise UnsupportedCheckpointError(
+            f"{url}: URLs need fsspec (pip install fsspec)",
+            path=url,
+        ) from None
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+    except (ValueError, ImportError) as exc:
+        # An unknown protocol, or one whose backend (s3fs, gcsfs, ...) is not installed.
+        raise UnsupportedCheckpointError(f"{url}: {exc}", path=url) from exc
     return fs, path
 
 
