@@ -340,3 +340,14 @@ def test_diff_compares_64_bit_integers_exactly(cli, tmp_path, a, b):
     assert result.code == 1, result.out
     assert "1 changed" in result.out
     assert cli("diff", left, left).code == 0
+
+
+def test_ls_escapes_control_characters_in_names(cli, tmp_path):
+    import ckpt
+
+    tensors = {"a\tb\nc": np.zeros(1), "ok name": np.ones(1)}
+    prefix = ckpt.write_tensors(str(tmp_path / "c"), tensors)
+    lines = cli("ls", prefix).out.splitlines()
+    assert any(line.endswith("a\\tb\\nc") for line in lines)
+    assert any(line.endswith("ok name") for line in lines)
+    assert len(lines) == 4  # header, two tensors, summary: no line broken by a newline

@@ -163,3 +163,16 @@ def test_restore_from_tensors_checks_shape_and_dtype() -> None:
 def test_repr() -> None:
     r = repr(ckpt.Variable(np.zeros((2, 1), np.int16), name="w"))
     assert "w" in r and "(2, 1)" in r and "int16" in r
+
+
+@pytest.mark.parametrize(
+    "value", [None, {"a": 1}, np.array([object()]), np.array([1.0], dtype=object)]
+)
+def test_values_that_cannot_be_saved_are_refused_at_construction(value) -> None:
+    # As tf.Variable refuses them: not hours later, when a background save fails.
+    with pytest.raises(InvalidTensorError, match="'w' can hold numbers or strings"):
+        ckpt.Variable(value, name="w")
+    text = ckpt.Variable(np.array([b"a", "b"], dtype=object), name="t")
+    with pytest.raises(InvalidTensorError, match="element 1"):
+        text.assign(np.array([b"c", 3], dtype=object))
+    assert text.numpy().tolist() == [b"a", b"b"]

@@ -511,9 +511,17 @@ class CheckpointManager:
             self._last_checkpoint_step = step
         value: float | None = None
         if metric is not None:
-            value = float(np.asarray(metric.numpy() if hasattr(metric, "numpy") else metric))
+            raw = np.asarray(metric.numpy() if hasattr(metric, "numpy") else metric)
+            try:
+                if raw.size != 1 or raw.dtype.kind not in "biuf":
+                    raise ValueError
+                value = float(raw.reshape(()))
+            except (TypeError, ValueError):
+                value = math.nan
             if not math.isfinite(value):
-                raise InvalidTensorError(f"`metric` must be a finite number, got {value}.")
+                raise InvalidTensorError(
+                    f"`metric` must be one finite number (or a scalar variable), got {metric!r:.80}"
+                )
         # A manager's saves are durable by default: files, then the directory, are fsynced
         # before each rename (CheckpointOptions(sync=False) trades that for speed).
         options = options or CheckpointOptions(sync=True)

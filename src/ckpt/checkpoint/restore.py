@@ -24,6 +24,7 @@ from typing import Any
 
 from ckpt.checkpoint import keys
 from ckpt.errors import (
+    CheckpointError,
     CorruptCheckpointError,
     DtypeMismatchError,
     ShapeMismatchError,
@@ -39,6 +40,7 @@ __all__ = [
     "CheckpointPosition",
     "Mismatch",
     "RestoreCoordinator",
+    "dtype_name",
     "mismatch_error",
     "python_objects_with_values",
     "read_graph_proto",
@@ -263,7 +265,9 @@ class RestoreCoordinator:
             if mismatches:
                 self.mismatches = mismatches
                 self._unbind(self._bind_log[logged:])
-                raise mismatch_error(mismatches, self.prefix)
+                raise mismatch_error(
+                    mismatches, self.prefix, allow_dtype_cast=self.allow_dtype_cast
+                )
             for node, obj, reads in plans:
                 self._apply(node, obj, reads)
             if self.mismatches:  # an earlier attempt's, now resolved for what this one bound
@@ -430,7 +434,9 @@ class RestoreCoordinator:
             castable = self.allow_dtype_cast and (dtype.kind == "O") == (target.dtype.kind == "O")
             if not castable:
                 mismatches.append(
-                    Mismatch(self.dotted(node), key, "dtype", str(target.dtype), str(dtype))
+                    Mismatch(
+                        self.dotted(node), key, "dtype", dtype_name(target.dtype), dtype_name(dtype)
+                    )
                 )
         return mismatches
 
@@ -461,7 +467,20 @@ class RestoreCoordinator:
                     value = value.astype(target.dtype)
                 values[name] = value
             self.matched.append((node, key))
-        obj._restore_from_tensors(values)
+        try:
+            obj._restore_from_tensors(values)
+        except CheckpointError as exc:
+            if exc.key is None:
+                # The object's own error (a JSON state that does not parse, say) knows
+                # neither the checkpoint nor the key: say which object and value it was.
+                keys_read = ", ".join(key for _, key, *_ in reads)
+                exc.message = (
+                    f"restoring {self.dotted(node)} from {keys_read} in {self.prefix}: "
+                    f"{exc.message}"
+                )
+                exc.key = reads[0][1]
+                exc.path = exc.path or self.prefix
+            raise
         self.restored.add(node)
         self.restored_ids.add(id(obj))
 
@@ -481,8 +500,13 @@ class RestoreCoordinator:
         return waiting
 
 
+def dtype_name(dtype: Any) -> str:
+    """A dtype as mismatch messages name it: strings (object arrays of bytes) as ``string``."""
+    return "string" if dtype.kind == "O" else str(dtype)
+
+
 def mismatch_error(
-    mismatches: list[Mismatch], prefix: str
+    mismatches: list[Mismatch], prefix: str, *, allow_dtype_cast: bool = False
 ) -> ShapeMismatchError | DtypeMismatchError:
     """One error naming every value that does not fit its object (nothing was assigned)."""
     lines = [
@@ -492,10 +516,15 @@ def mismatch_error(
     ]
     first = mismatches[0]
     cls = ShapeMismatchError if first.kind == "shape" else DtypeMismatchError
+    # Numbers cast to numbers; strings (object arrays) never become numbers or back.
+    castable = any(
+        m.kind == "dtype" and (m.expected == "string") == (m.found == "string")
+        for m in mismatches
+    )
     hint = (
-        ""
-        if first.kind == "shape"
-        else "\nPass options=ckpt.CheckpointOptions(allow_dtype_cast=True) to cast."
+        "\nPass options=ckpt.CheckpointOptions(allow_dtype_cast=True) to cast."
+        if castable and not allow_dtype_cast
+        else ""
     )
     error = cls(
         f"{len(mismatches)} value(s) in {prefix} do not fit the objects they match; "

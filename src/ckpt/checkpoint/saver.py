@@ -26,6 +26,7 @@ from ckpt.checkpoint.restore import (
     CheckpointGraph,
     Mismatch,
     RestoreCoordinator,
+    dtype_name,
     mismatch_error,
     read_graph_proto,
     slices_of,
@@ -325,13 +326,17 @@ def restore_by_name(
                 same_kind = (value.dtype.kind == "O") == (target.dtype.kind == "O")
                 if not (options.allow_dtype_cast and same_kind):
                     mismatches.append(
-                        Mismatch(display, key, "dtype", str(target.dtype), str(value.dtype))
+                        Mismatch(
+                            display, key, "dtype", dtype_name(target.dtype), dtype_name(value.dtype)
+                        )
                     )
                     continue
                 value = value.astype(target.dtype)
         assignments.append((display, obj, attribute, key, value))
     if mismatches:
-        raise mismatch_error(mismatches, reader.prefix)
+        raise mismatch_error(
+            mismatches, reader.prefix, allow_dtype_cast=options.allow_dtype_cast
+        )
     for display, obj, attribute, key, value in assignments:
         obj._restore_from_tensors({attribute: value})
         report.matched.append((display, key))

@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, help: str, description: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help, description=description, epilog=_EPILOG)
+        # Only the commands that take a PATH get the note on what a PATH is.
+        epilog = None if name in ("latest", "convert") else _EPILOG
+        return commands.add_parser(name, help=help, description=description, epilog=epilog)
 
     ls = command(
         "ls",

@@ -20,6 +20,7 @@ __all__ = [
     "human_bytes",
     "json_value",
     "print_json",
+    "printable",
     "progress_bar",
     "render_table",
     "use_color",
@@ -69,6 +70,14 @@ def human_bytes(n: int) -> str:
     raise AssertionError("unreachable")
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (a key holding a newline or a tab would
+    break the table; ``--json`` output keeps them, JSON-escaped)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 def render_table(
     headers: Sequence[str],
     rows: Iterable[Sequence[str]],
@@ -81,7 +90,7 @@ def render_table(
 
     The last column is not padded, so long key names never leave trailing blanks.
     """
-    table = [list(headers)] + [list(row) for row in rows]
+    table = [list(headers)] + [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
     last = len(headers) - 1
     lines = []

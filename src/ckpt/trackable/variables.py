@@ -19,14 +19,23 @@ __all__ = ["VARIABLE_VALUE", "Variable"]
 VARIABLE_VALUE = "VARIABLE_VALUE"
 
 
-def _as_stored(array: np.ndarray) -> np.ndarray:
+def _as_stored(array: np.ndarray, name: str | None = None) -> np.ndarray:
     """String values are kept as object arrays of ``bytes`` (``str`` as UTF-8), as TF does."""
     if array.dtype.kind not in "SUO":
         return array
     out = np.empty(array.shape, dtype=object)
     flat = out.reshape(-1)
     for i, item in enumerate(array.reshape(-1).tolist()):
-        flat[i] = item.encode("utf-8") if isinstance(item, str) else item
+        if isinstance(item, str):
+            item = item.encode("utf-8")
+        elif not isinstance(item, bytes):
+            # Refused now, as tf.Variable refuses it, not when a (background) save fails.
+            raise InvalidTensorError(
+                f"variable {name or 'Variable'!r} can hold numbers or strings; element {i} of "
+                f"its value is a {type(item).__name__} ({item!r:.60})",
+                key=name,
+            )
+        flat[i] = item
     return out
 
 
@@ -54,7 +63,7 @@ class Variable(Trackable):
         name: str | None = None,
         save_slice_info: SaveSliceInfo | None = None,
     ) -> None:
-        value = _as_stored(np.array(initial_value, dtype=dtype))  # a copy the variable owns
+        value = _as_stored(np.array(initial_value, dtype=dtype), name)  # a copy it owns
         from_numpy(value.dtype)  # raises InvalidTensorError for dtypes TF cannot store
         if save_slice_info is not None and tuple(save_slice_info.var_shape) != value.shape:
             raise InvalidTensorError(
@@ -86,7 +95,7 @@ class Variable(Trackable):
         """Copy ``value`` into the variable (same shape; cast to its dtype). Returns ``self``."""
         array = np.asarray(value)
         if self._value.dtype == object:
-            array = _as_stored(array)
+            array = _as_stored(array, self._name)
         if array.shape != self._value.shape:
             raise ShapeMismatchError(
                 f"cannot assign a value of shape {array.shape} to variable {self._name!r} of "
