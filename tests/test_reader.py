@@ -683,3 +683,15 @@ def test_opening_a_heavily_partitioned_tensor_is_not_quadratic(
         assert reader.keys() == ["emb"]
         np.testing.assert_array_equal(reader.get_tensor("emb"), value)
         np.testing.assert_array_equal(reader.get_slice("emb", slice(10, 12)), value[10:12])
+
+
+def test_directory_without_state_file_names_the_checkpoints_it_holds(tmp_path) -> None:
+    for n in (1, 2):
+        ckpt.write_tensors(str(tmp_path / f"ck-{n}"), {"a": np.ones(1)})
+    with pytest.raises(ckpt.errors.CheckpointNotFoundError, match=r"\['ck-1', 'ck-2'\]"):
+        ckpt.load_checkpoint(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ckpt.errors.CheckpointNotFoundError) as info:
+        ckpt.load_checkpoint(empty)
+    assert "holds" not in str(info.value)

@@ -75,14 +75,35 @@ def _is_dir(path: str) -> bool:
     return not naming.is_v2(path) and storage.isdir(path)
 
 
+def _prefixes_in(directory: str) -> list[str]:
+    """Prefixes of the committed checkpoints directly in ``directory``, sorted (for hints)."""
+    try:
+        names = storage.glob(storage.join(directory, "*" + naming.INDEX_SUFFIX))
+    except Exception:  # a hint only: never mask the real error
+        return []
+    return sorted(
+        n[: -len(naming.INDEX_SUFFIX)].rsplit("/", 1)[-1]
+        for n in names
+        if naming.TEMP_MARKER not in n
+    )
+
+
 def resolve_prefix(path_or_dir: str | os.PathLike[str]) -> str:
     """Turn a directory (its latest checkpoint), a prefix, or a ``.index`` path into a prefix."""
     path = storage.normalize(path_or_dir)
     if _is_dir(path):
         latest = latest_checkpoint(path)
         if latest is None:
+            found = _prefixes_in(path)
+            hint = (
+                f" It holds checkpoint(s) {found[:5]}{'…' if len(found) > 5 else ''} but no "
+                "'checkpoint' file naming the latest: pass one of them."
+                if found
+                else ""
+            )
             raise CheckpointNotFoundError(
-                f"Couldn't find 'checkpoint' file or checkpoints in given directory {path}",
+                f"Couldn't find 'checkpoint' file or checkpoints in given directory {path}."
+                + hint,
                 path=path,
             )
         path = latest

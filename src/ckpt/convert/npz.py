@@ -86,7 +86,8 @@ def _to_npy(key: str, array: np.ndarray) -> np.ndarray:
     if np.lib.format.descr_to_dtype(descr) != array.dtype:  # ml_dtypes: bfloat16, float8...
         raise InvalidTensorError(
             f"tensor {key!r} has dtype {array.dtype.name}, which .npz cannot describe; cast it "
-            "with dtype=float32 (floats) or convert to TF, safetensors or torch instead",
+            "with dtype=float32 (--dtype float32 on the command line; floats only) or convert "
+            "to TF, safetensors or torch instead",
             key=key,
         )
     return array

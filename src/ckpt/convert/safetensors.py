@@ -139,7 +139,8 @@ def _check(key: str, array: np.ndarray) -> np.ndarray:
         kind = "strings go only to TF or npz" if array.dtype.kind in "OSU" else "unsupported"
         raise InvalidTensorError(
             f"tensor {key!r} has dtype {array.dtype.name}, which safetensors cannot store "
-            f"({kind}); cast floats with dtype=..., or convert to TF or npz instead",
+            f"({kind}); cast floats (dtype=..., or --dtype on the command line), or convert to "
+            "TF or npz instead",
             key=key,
         )
     return array if array.flags.c_contiguous else array.copy(order="C")  # keeps 0-d arrays 0-d

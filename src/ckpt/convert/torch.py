@@ -67,7 +67,7 @@ def from_numpy(array: np.ndarray, key: str) -> Any:
     raise InvalidTensorError(
         f"tensor {key!r} has dtype {name}, which torch cannot hold"
         + (" (strings go only to TF or npz)" if array.dtype.kind in "OSU" else "")
-        + "; cast it with dtype=... or convert to TF or npz instead",
+        + "; cast it (dtype=..., or --dtype on the command line) or convert to TF or npz instead",
         key=key,
     )
 
