@@ -351,3 +351,18 @@ def test_ls_escapes_control_characters_in_names(cli, tmp_path):
     assert any(line.endswith("a\\tb\\nc") for line in lines)
     assert any(line.endswith("ok name") for line in lines)
     assert len(lines) == 4  # header, two tensors, summary: no line broken by a newline
+
+
+def test_verify_json_reports_an_unreadable_index_as_json(cli, tmp_path):
+    import json
+
+    import ckpt
+
+    prefix = ckpt.write_tensors(str(tmp_path / "c"), {"a": np.zeros(3)})
+    (tmp_path / "c.index").write_bytes(b"garbage" * 10)
+    result = cli("verify", "--json", prefix)
+    assert result.code == 1
+    report = json.loads(result.out)
+    assert report["ok"] is False and report["errors"][0]["error"] == "CorruptCheckpointError"
+    plain = cli("verify", prefix)
+    assert plain.code == 1 and plain.err.startswith("ckpt: error: ")

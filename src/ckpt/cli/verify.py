@@ -15,7 +15,24 @@ __all__ = ["run_verify"]
 
 def run_verify(args: argparse.Namespace) -> int:
     errors: list[dict[str, Any]] = []
-    with ckpt.load_checkpoint(args.path) as reader:
+    try:
+        reader = ckpt.load_checkpoint(args.path)
+    except CheckpointError as exc:
+        if not args.json:
+            raise  # the usual one-line error
+        # A checkpoint whose index cannot even be opened is the worst verify result; a JSON
+        # consumer gets it as JSON, like every other failure.
+        print_json(
+            {
+                "prefix": args.path,
+                "ok": False,
+                "tensors": None,
+                "nbytes": None,
+                "errors": [{"name": None, "error": type(exc).__name__, "message": str(exc)}],
+            }
+        )
+        return 1
+    with reader:
         infos = []
         for key in reader:
             try:
