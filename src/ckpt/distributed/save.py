@@ -32,7 +32,7 @@ import heapq
 import os
 import secrets
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -55,23 +55,30 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def agree(
-    stage: str, error: str, group: Any, prefix: str, extra: Sequence[bool] = ()
-) -> list[bool]:
-    """Exchange an error flag (and ``extra`` flags); raise on every rank if any rank failed."""
+@contextlib.contextmanager
+def _collective(stage: str, prefix: str) -> Iterator[None]:
+    """Turn the backend's error inside (a peer died, or the timeout expired) into ours."""
     try:
-        flags = collectives.any_flags([bool(error), *extra], group)
-        if not flags[0]:
-            return flags[1:]
-        messages = collectives.all_gather_bytes(error.encode("utf-8"), group)
+        yield
     except CheckpointError:
         raise
-    except Exception as exc:  # the backend's error: a peer died, or the timeout expired
+    except Exception as exc:
         raise DistributedCheckpointError(
             f"{prefix}: a collective failed while {stage} ({_describe(exc)}); another process "
             "probably died. Nothing was committed by this process.",
             path=prefix,
         ) from exc
+
+
+def agree(
+    stage: str, error: str, group: Any, prefix: str, extra: Sequence[bool] = ()
+) -> list[bool]:
+    """Exchange an error flag (and ``extra`` flags); raise on every rank if any rank failed."""
+    with _collective(stage, prefix):
+        flags = collectives.any_flags([bool(error), *extra], group)
+        if not flags[0]:
+            return flags[1:]
+        messages = collectives.all_gather_bytes(error.encode("utf-8"), group)
     failures = {r: m.decode("utf-8") for r, m in enumerate(messages) if m}
     lines = "\n".join(f"  rank {r}: {m}" for r, m in failures.items())
     raise DistributedCheckpointError(
@@ -133,16 +140,8 @@ def commit(
 ) -> str:
     """Run the save protocol for this rank's ``items`` (every rank calls it); return prefix."""
     rank, world = collectives.rank(group), collectives.world_size(group)
-    try:
+    with _collective("starting the save", prefix):
         temp_id = collectives.broadcast_int(secrets.randbits(63) if rank == 0 else 0, group)
-    except CheckpointError:
-        raise
-    except Exception as exc:  # the backend's error: a peer died, or the timeout expired
-        raise DistributedCheckpointError(
-            f"{prefix}: a collective failed while starting the save ({_describe(exc)}); "
-            "another process probably died. Nothing was written.",
-            path=prefix,
-        ) from exc
     writer: BundleWriter | None = None
     local: BaseException | None = None
     error = ""
