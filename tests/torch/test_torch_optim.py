@@ -425,3 +425,19 @@ def test_missing_optimizer_state_is_reported(tmp_path: Path) -> None:
     status = ckpt.Checkpoint(model=model, optimizer=optimizer).read(path)
     with pytest.raises(CheckpointAssertionError, match="param_groups"):
         status.assert_existing_objects_matched()
+
+
+def test_a_mismatch_leaves_a_fresh_optimizer_without_state(tmp_path: Path) -> None:
+    # Slots are created only once every value has been checked: nothing is assigned.
+    def net(width: int) -> nn.Module:
+        return nn.Sequential(nn.Linear(3, 2), nn.Linear(2, width))
+
+    model = seeded(lambda: net(4), 0)
+    optimizer = torch.optim.Adam(model.parameters())
+    train(model, optimizer, [(torch.randn(4, 3), torch.randn(4, 4))])
+    path = ckpt.Checkpoint(model=model, optimizer=optimizer).write(str(tmp_path / "c"))
+    other = seeded(lambda: net(5), 1)
+    fresh = torch.optim.Adam(other.parameters())
+    with pytest.raises(ckpt.errors.ShapeMismatchError):
+        ckpt.Checkpoint(model=other, optimizer=fresh).read(path)
+    assert fresh.state_dict()["state"] == {}

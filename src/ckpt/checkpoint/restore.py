@@ -50,6 +50,10 @@ __all__ = [
 _restore_uids = itertools.count(1)
 
 
+# A slot to create: (optimizer, variable, slot name, slot node, checkpoint key).
+_NewSlot = tuple[Any, Any, str, int, str]
+
+
 @dataclass(frozen=True)
 class Mismatch:
     """A checkpointed value that does not fit the object it was matched to."""
@@ -250,7 +254,8 @@ class RestoreCoordinator:
         logged = len(self._bind_log)
         try:
             plans = self._walk(pairs)
-            plans.extend(self._slot_plans())
+            slot_plans, new_slots = self._slot_plans()
+            plans.extend(slot_plans)
             missing = [
                 key for _, _, reads in plans for _, key, *_ in reads if key not in self.reader
             ]
@@ -270,6 +275,8 @@ class RestoreCoordinator:
                 )
             for node, obj, reads in plans:
                 self._apply(node, obj, reads)
+            for new_slot in new_slots:
+                self._create_slot(new_slot)
             if self.mismatches:  # an earlier attempt's, now resolved for what this one bound
                 now = {self.dotted(node) for node in self._bind_log[logged:]}
                 self.mismatches = [m for m in self.mismatches if m.path not in now]
@@ -378,9 +385,11 @@ class RestoreCoordinator:
         except TensorNotFoundError:
             return None
 
-    def _slot_plans(self) -> list[tuple[int, Any, list[_Read]]]:
-        """Create or find slot variables whose optimizer and variable are both bound now."""
+    def _slot_plans(self) -> tuple[list[tuple[int, Any, list[_Read]]], list[_NewSlot]]:
+        """Find the slot variables whose optimizer and variable are both bound now: plans for
+        those that exist, and the slots to create (after every value has been checked)."""
         plans = []
+        create: list[_NewSlot] = []
         for optimizer_node, refs in self.slot_refs.items():
             optimizer = self.bound.get(optimizer_node)
             if optimizer is None or not hasattr(optimizer, "_checkpoint_get_slot"):
@@ -392,20 +401,24 @@ class RestoreCoordinator:
                 slot = optimizer._checkpoint_get_slot(variable, slot_name)
                 if slot is None:
                     attributes = self.attributes[slot_node]
-                    if not attributes:
-                        continue
-                    value = self.reader.get_tensor(attributes[0][1])
-                    slot = optimizer._checkpoint_create_slot(variable, slot_name, value)
-                    if slot is None:
-                        continue  # declined: stays pending (e.g. not a variable it optimizes)
-                    self._bind(slot_node, slot)
-                    self.restored.add(slot_node)
-                    self.restored_ids.add(id(slot))
-                    self.matched.append((slot_node, attributes[0][1]))
+                    if attributes:
+                        create.append((optimizer, variable, slot_name, slot_node, attributes[0][1]))
                     continue
                 if self._bind(slot_node, slot) and self.attributes[slot_node]:
                     plans.append(self._plan(slot_node, slot))
-        return plans
+        return plans, create
+
+    def _create_slot(self, new: _NewSlot) -> None:
+        """Create a missing slot with its checkpointed value (as TF does in eager mode)."""
+        optimizer, variable, slot_name, slot_node, key = new
+        value = self.reader.get_tensor(key)
+        slot = optimizer._checkpoint_create_slot(variable, slot_name, value)
+        if slot is None:
+            return  # declined: stays pending (e.g. not a variable it optimizes)
+        self._bind(slot_node, slot)
+        self.restored.add(slot_node)
+        self.restored_ids.add(id(slot))
+        self.matched.append((slot_node, key))
 
     def pending_slots(self) -> list[str]:
         pending = []
