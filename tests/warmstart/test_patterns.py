@@ -221,3 +221,16 @@ def test_patterns_see_object_based_short_names(tmp_path: Path) -> None:
     # ``**`` does not reach into ``.ATTRIBUTES``, and the object graph is never a match.
     with pytest.raises(AssignmentMapError, match="matches no tensor"):
         ckpt.init_from_checkpoint(prefix, {"_CHECKPOINTABLE*": "x"}, root=target)
+
+
+@pytest.mark.parametrize("key", ["a/b**", "**b/c", "a/x**y/c"])
+def test_double_star_must_be_a_whole_component(key: str) -> None:
+    with pytest.raises(AssignmentMapError, match="must be one by itself"):
+        compile_pattern(key, "new/**")
+
+
+def test_double_star_matches_whole_components_only() -> None:
+    pattern = compile_pattern("a/**", "x/**")
+    assert pattern.target_for("a/b/c") == "x/b/c"
+    assert pattern.target_for("ab/c") is None
+    assert pattern.target_for("a") is None  # one or more components, not zero

@@ -226,7 +226,33 @@ EDGES: tuple[tuple[str, tuple[Target, ...], tuple[tuple[str, Ref], ...]], ...] =
     # a partitioned checkpoint tensor into a variable of another shape, by name
     ("partitioned_into_wrong_shape", (Target("new/var3", (100, 99)),),
      (("old_scope_2/var3", "new/var3"),)),
+    # the same variable twice, through two scope maps
+    ("two_scope_maps", (Target("a/inner/w", (2, 3), "float64"),),
+     (("old_scope_1/", "a/"), ("old_scope_1/inner/", "a/inner/"))),
 )
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        (("old/", "new/"), ("w2", "new/w")),  # a scope map plus an override: "w2" sorts last
+        (("w2", "new/w"), ("old/", "new/")),  # the same, listed the other way round
+        (("a", "new/w"), ("old/", "new/")),  # "old/" sorts last: the scope map wins
+        (("old/w", "new/w"), ("w2", "new/w"), ("a", "new/w")),  # three values, one variable
+    ],
+)
+def test_a_variable_assigned_again_takes_the_later_value_as_in_tf(
+    tmp_path: Path, pairs: tuple[tuple[str, Ref], ...]
+) -> None:
+    # TF replaces a variable's initializer for each pair, in sorted order of the names.
+    rng = np.random.default_rng(3)
+    source = ckpt.write_tensors(
+        str(tmp_path / "src"),
+        {n: rng.standard_normal((2, 3)).astype(np.float32) for n in ("old/w", "old/b", "w2", "a")},
+    )
+    targets = (Target("new/w", (2, 3)), Target("new/b", (2, 3)))
+    case = Case("override", targets, pairs, {})
+    assert_values(ckpt_values(source, case), run_tf(source, targets, pairs))
 
 
 @pytest.mark.parametrize("targets,pairs", [pytest.param(t, p, id=i) for i, t, p in EDGES])

@@ -44,6 +44,9 @@ class AutoTrackable(Trackable):
             return
         node = wrap(value)
         adapted: dict[str, Any] | None = self.__dict__.get("_ckpt_adapted")
+        missing = object()
+        before = self.__dict__.get(name, missing)
+        before_node = adapted.get(name, missing) if adapted else missing
         if node is not value and getattr(node, "_ckpt_restores_in_place", False):
             if adapted is None:
                 adapted = {}
@@ -55,7 +58,21 @@ class AutoTrackable(Trackable):
                 adapted.pop(name, None)
             object.__setattr__(self, name, node)
         if is_trackable(node):
-            self._track(name, node)
+            try:
+                self._track(name, node)
+            except BaseException:
+                # A deferred restore refused the new object (its values do not fit): as in
+                # TF, the assignment does not happen.
+                if before is missing:
+                    self.__dict__.pop(name, None)
+                else:
+                    object.__setattr__(self, name, before)
+                if adapted is not None:
+                    if before_node is missing:
+                        adapted.pop(name, None)
+                    else:
+                        adapted[name] = before_node
+                raise
 
     def _node(self, name: str, value: Any) -> Any:
         adapted = self.__dict__.get("_ckpt_adapted")

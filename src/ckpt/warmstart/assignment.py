@@ -106,9 +106,10 @@ class _Transforms:
 
 def _expand(
     pairs: list[tuple[Any, Any]], names: CheckpointNames, label: str
-) -> list[tuple[str, Any]]:
-    """Replace pattern keys by the concrete (checkpoint name, target name) pairs they match."""
-    out: list[tuple[str, Any]] = []
+) -> list[tuple[str, Any, str | None]]:
+    """Replace pattern keys by the concrete (checkpoint name, target name) pairs they match,
+    each with the pattern it came from (``None`` for a plain key)."""
+    out: list[tuple[str, Any, str | None]] = []
     for key, target in pairs:
         if not is_pattern(key):
             if not isinstance(key, str):
@@ -116,7 +117,7 @@ def _expand(
                     f"assignment map keys are checkpoint names (str) or re.compile patterns, "
                     f"got {key!r}"
                 )
-            out.append((key, target))
+            out.append((key, target, None))
             continue
         pattern = compile_pattern(key, target)
         matched = [(name, pattern.target_for(name)) for name in names.names]
@@ -127,7 +128,7 @@ def _expand(
                 "checkpoint",
                 path=label,
             )
-        out.extend((name, new) for name, new in hits if new is not None)
+        out.extend((name, new, pattern.text) for name, new in hits if new is not None)
     return out
 
 
@@ -212,7 +213,10 @@ class _Planner:
         self.transforms = transforms
         self.label = label
         self.assignments: list[Assignment] = []
-        self._assigned: dict[int, str] = {}
+        self._assigned: dict[int, int] = {}  # id(variable) -> its latest assignment's index
+        self._superseded: set[int] = set()  # indexes of assignments a later one replaced
+        self.pattern: str | None = None  # the pattern the pair being planned came from
+        self._patterns: list[str | None] = []  # that of each assignment
 
     def one_to_one(self, ckpt_name: str, var: Target | list[Target]) -> None:
         key = self.names.key_of(ckpt_name)
@@ -334,13 +338,22 @@ class _Planner:
                 key=target.name,
                 checkpoint_key=key,
             )
+        # As in TF, where each pair in sorted order replaces the variable's initializer, a
+        # variable assigned again takes the later value ("old/": "new/" plus an override).
         previous = self._assigned.get(id(target.obj))
         if previous is not None:
-            raise AssignmentMapError(
-                f"variable {target.name} is assigned twice: from {previous} and from {key}",
-                key=target.name,
-            )
-        self._assigned[id(target.obj)] = key
+            earlier = self.assignments[previous]
+            if self.pattern is not None and self._patterns[previous] == self.pattern:
+                # One pattern (ckpt's own feature) sending several tensors to one variable
+                # is a mistake in the pattern, not an override.
+                raise AssignmentMapError(
+                    f"variable {target.name} is assigned twice: from {earlier.checkpoint_key} "
+                    f"and from {key}, both matched by pattern {self.pattern!r}",
+                    key=target.name,
+                )
+            self._superseded.add(previous)
+        self._assigned[id(target.obj)] = len(self.assignments)
+        self._patterns.append(self.pattern)
         source = _source(chain, region, stored_shape)
         index = None if source is None else tuple(slice(a, b) for a, b in source)
         # The stored pieces the source region touches (whole pieces when verifying).
@@ -474,10 +487,11 @@ def plan_assignments(
             pairs.append((item[0], item[1]))
     concrete = _expand(pairs, names, label)
     planner = _Planner(names, namespace, _Transforms(transforms), label)
-    for ckpt_name, target in sorted(concrete, key=lambda pair: pair[0]):
+    for ckpt_name, target, pattern in sorted(concrete, key=lambda pair: pair[0]):
         var = _resolve(target, namespace)
+        planner.pattern = pattern
         if var is not None:
             planner.one_to_one(ckpt_name, var)
         elif isinstance(target, str):
             planner.scope(ckpt_name, target)
-    return planner.assignments
+    return [a for i, a in enumerate(planner.assignments) if i not in planner._superseded]

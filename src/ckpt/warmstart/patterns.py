@@ -76,8 +76,16 @@ def _glob_to_regex(glob: str) -> tuple[re.Pattern[str], list[str]]:
     for match in _WILDCARD.finditer(glob):
         out.append(re.escape(glob[pos : match.start()]))
         token = match.group()
+        if token == "**" and not (
+            (match.start() == 0 or glob[match.start() - 1] == "/")
+            and (match.end() == len(glob) or glob[match.end()] == "/")
+        ):
+            raise AssignmentMapError(
+                f"in assignment map pattern {glob!r}, '**' stands for whole components and "
+                "must be one by itself (a/**/kernel); use '*' within a component (a/b*)"
+            )
         slots.append(token)
-        out.append("(.*)" if token == "**" else "([^/]*)")
+        out.append("(.+)" if token == "**" else "([^/]*)")
         pos = match.end()
     out.append(re.escape(glob[pos:]))
     return re.compile("".join(out), re.DOTALL), slots
