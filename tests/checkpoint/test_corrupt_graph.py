@@ -302,3 +302,34 @@ def test_graph_naming_a_missing_tensor_restores_nothing(tmp_path) -> None:
     with pytest.raises(ckpt.errors.TensorNotFoundError, match="elsewhere"):
         ckpt.Checkpoint(m=target).read(bad)
     assert target.a.numpy() == 0  # checked before anything was assigned
+
+
+@pytest.mark.parametrize("name", ["\u00b2", "\u0661", "0" * 5000 + "1"])
+def test_list_element_names_are_ascii_digits_only(tmp_path, name) -> None:
+    # "²" and thousands of digits make int() raise; "١" (another script's one) would silently
+    # stand for element 1. None of them names a list element.
+    graph = valid_graph()
+    graph.nodes[3].children[0].local_name = name
+    root = fresh_root()
+    root.items = [ckpt.Variable(np.zeros(3, np.float32)), ckpt.Variable(np.zeros(3, np.float32))]
+    status = ckpt.CheckpointableSaver(root).restore(write(tmp_path, graph))
+    assert not root.items[0].numpy().any() and not root.items[1].numpy().any()
+    assert "(root).items.1" in status.report().missing_from_checkpoint
+
+
+@pytest.mark.parametrize("payload", [b"[" * 100_000, b"1" * 5000, b"\xff\xfe", b"{"])
+def test_hostile_json_state_is_a_typed_error(tmp_path, payload) -> None:
+    key = "cfg/.ATTRIBUTES/py_state"
+    graph = protos.TrackableObjectGraph()
+    graph.nodes.add().children.add(node_id=1, local_name="cfg")
+    graph.nodes.add().attributes.add(name="py_state", full_name="", checkpoint_key=key)
+    prefix = ckpt.write_tensors(
+        str(tmp_path / "j"),
+        {
+            key: np.array(payload, dtype=object),
+            GRAPH_KEY: np.array(graph.SerializeToString(), dtype=object),
+        },
+    )
+    for state in (ckpt.JsonState({"a": 1}), ckpt.NumpyRNGState(np.random.default_rng(0))):
+        with pytest.raises(CorruptCheckpointError, match=r"restoring \(root\)\.cfg"):
+            ckpt.Checkpoint(cfg=state).read(prefix)

@@ -13,7 +13,7 @@ import pytest
 
 import ckpt
 from ckpt.checkpoint import manager as manager_module
-from ckpt.checkpoint.manager import LOCK_FILENAME, CheckpointManager
+from ckpt.checkpoint.manager import LOCK_FILENAME, METRICS_FILENAME, CheckpointManager
 from ckpt.errors import CheckpointLockedError, CorruptCheckpointError, InvalidTensorError
 from ckpt.format import state as state_format
 
@@ -374,3 +374,30 @@ def test_a_manager_nothing_references_releases_its_lock_and_its_model(tmp_path) 
     with pytest.raises(CheckpointLockedError):
         ckpt.CheckpointManager(ckpt.Checkpoint(v=ckpt.Variable(np.float32(1))), tmp_path).save()
     alive.close()
+
+
+def test_edited_metrics_or_state_files_never_make_a_manager_delete_elsewhere(tmp_path) -> None:
+    import json
+
+    victim = ckpt.write_tensors(str(tmp_path / "victim" / "precious"), {"a": np.zeros(1)})
+    elsewhere = ckpt.write_tensors(str(tmp_path / "other" / "ckpt-9"), {"a": np.zeros(1)})
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / METRICS_FILENAME).write_text(
+        json.dumps({"metrics": {"../victim/precious": 1.0, victim: 2.0}})
+    )
+    ckpt.update_checkpoint_state(
+        str(run), elsewhere, [elsewhere], all_model_checkpoint_timestamps=[1.0]
+    )
+    manager = CheckpointManager(ckpt.Checkpoint(v=ckpt.Variable(np.float32(1))), run, max_to_keep=1)
+    manager.save()
+    manager.save()
+    manager.close()
+    assert ckpt.checkpoint_exists(victim) and ckpt.checkpoint_exists(elsewhere)
+
+
+@pytest.mark.parametrize("payload", ["[" * 100_000, '{"metrics": {"x": 1' + "0" * 400 + "}}"])
+def test_hostile_metrics_file_is_a_typed_error(tmp_path, payload: str) -> None:
+    (tmp_path / METRICS_FILENAME).write_text(payload)
+    with pytest.raises(CorruptCheckpointError, match="metrics file"):
+        CheckpointManager(ckpt.Checkpoint(v=ckpt.Variable(np.float32(1))), tmp_path)

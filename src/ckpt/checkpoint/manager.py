@@ -350,6 +350,13 @@ class CheckpointManager:
                     return path[len(base) + 1 :]
         return path
 
+    def _inside(self, prefix: str) -> bool:
+        """Whether checkpoint ``prefix`` lies directly in this manager's directory."""
+        if storage.is_url(prefix) or storage.is_url(self._directory):
+            return storage.dirname(prefix).rstrip("/") == self._directory.rstrip("/")
+        here = os.path.realpath(self._directory or ".")
+        return os.path.dirname(os.path.realpath(prefix)) == here
+
     def _resolve(self, name: str) -> str:
         if storage.is_url(name) or os.path.isabs(name) or not self._directory:
             return name
@@ -370,13 +377,13 @@ class CheckpointManager:
             data = json.loads(raw.decode("utf-8"))
             metrics = {str(k): float(v) for k, v in data.get("metrics", {}).items()}
             preserved = {str(k) for k in data.get("preserved", [])}
-        except (ValueError, TypeError, AttributeError) as exc:
+        except (ValueError, TypeError, AttributeError, RecursionError, OverflowError) as exc:
             raise CorruptCheckpointError(
                 f"{path} is not a valid checkpoint metrics file: {exc}", path=path
             ) from None
         for name, value in metrics.items():
             prefix = self._resolve(name)
-            if checkpoint_exists(prefix):
+            if self._inside(prefix) and checkpoint_exists(prefix):
                 self._metrics[prefix] = value
                 if name in preserved:
                     self._preserved.add(prefix)
@@ -396,7 +403,7 @@ class CheckpointManager:
 
     def _number(self, path: str) -> int | None:
         head, _, tail = path.rpartition("-")
-        return int(tail) if head == self._prefix and tail.isdigit() else None
+        return int(tail) if head == self._prefix and tail.isascii() and tail.isdigit() else None
 
     def _kept_forever(self, path: str) -> bool:
         if path in self._preserved:
@@ -564,7 +571,10 @@ class CheckpointManager:
             sync=options.sync,
         )
         for prefix in dropped:  # only now that the new state is committed
-            _delete_checkpoint_files(prefix)
+            if self._inside(prefix):
+                # (A prefix elsewhere came from an edited state or metrics file: a manager
+                # deletes only in its own directory.)
+                _delete_checkpoint_files(prefix)
         self._clean_leftovers()
 
     def _sweep(self) -> list[str]:
@@ -624,7 +634,7 @@ class CheckpointManager:
             if data is None:
                 continue
             head, _, number = data.group(1).rpartition("-")
-            if head != base or not number.isdigit():
+            if head != base or not (number.isascii() and number.isdigit()):
                 continue
             prefix = path[: -len(name)] + data.group(1)
             if prefix in keep or os.path.exists(naming.index_filename(prefix)):

@@ -36,6 +36,7 @@ from ckpt.torch.dtypes import from_numpy, is_lazy
 from ckpt.torch.state import dumps, loads
 from ckpt.torch.variables import TensorVariable
 from ckpt.trackable.base import Trackable
+from ckpt.trackable.containers import element_index
 from ckpt.trackable.python_state import PythonState
 
 __all__ = ["OptimizerTrackable", "SlotVariable"]
@@ -273,7 +274,8 @@ class ParamState(PythonState):
                     f"optimizer state for parameter {index} must be a dict, got "
                     f"{type(values).__name__}"
                 )
-            if not (isinstance(index, str) and index.isdigit() and int(index) < len(params)):
+            position = element_index(index) if isinstance(index, str) else None
+            if position is None or position >= len(params):
                 raise ValueMismatchError(
                     f"the checkpoint has optimizer state for parameter {index}, but this "
                     f"{type(self._optimizer).__name__} has {len(params)} parameters"

@@ -21,7 +21,7 @@ import torch
 
 from ckpt.errors import CorruptCheckpointError, InvalidTensorError, ValueMismatchError
 from ckpt.torch.dtypes import from_numpy, host_array
-from ckpt.trackable.python_state import PythonState
+from ckpt.trackable.python_state import PythonState, parse_json
 
 __all__ = [
     "ExtraState",
@@ -112,10 +112,14 @@ def dumps(value: Any, where: str = "value") -> str:
 
 def loads(data: bytes) -> Any:
     """The value a :func:`dumps` string holds."""
+    parsed = parse_json(data, "Python state")
     try:
-        return decode(json.loads(data.decode("utf-8")))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptCheckpointError(f"Python state is not valid JSON: {exc}") from None
+        return decode(parsed)
+    except CorruptCheckpointError:
+        raise
+    except (TypeError, ValueError, KeyError, RecursionError) as exc:
+        # A tag with the wrong contents (``{"__ckpt_dict__": 5}``), an unhashable key...
+        raise CorruptCheckpointError(f"Python state is malformed: {exc!r}") from None
 
 
 class StateDictState(PythonState):
@@ -145,7 +149,13 @@ class StateDictState(PythonState):
         self._load(state)
 
     def _load(self, state: dict[str, Any]) -> None:
-        self._ckpt_target.load_state_dict(state)
+        try:
+            self._ckpt_target.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueMismatchError(
+                f"the checkpoint's state does not fit this {type(self._ckpt_target).__name__}: "
+                f"{exc!r}"
+            ) from None
 
     def __repr__(self) -> str:
         return f"<ckpt.torch.StateDictState of {type(self._ckpt_target).__name__}>"
@@ -164,7 +174,12 @@ class GradScalerState(StateDictState):
                 "scaler; restore into a disabled scaler (enabled=False) or drop the scaler "
                 "from the Checkpoint"
             )
-        scaler.load_state_dict(state)
+        try:
+            scaler.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ValueMismatchError(
+                f"the checkpoint's GradScaler state does not fit this scaler: {exc!r}"
+            ) from None
 
 
 class GeneratorState(PythonState):

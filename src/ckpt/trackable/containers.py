@@ -15,7 +15,18 @@ from ckpt.errors import InvalidTensorError
 from ckpt.trackable.adapters import adapt
 from ckpt.trackable.base import Trackable, is_trackable
 
-__all__ = ["TrackableDict", "TrackableList", "TrackableTuple", "wrap"]
+__all__ = ["TrackableDict", "TrackableList", "TrackableTuple", "element_index", "wrap"]
+
+
+def element_index(name: str) -> int | None:
+    """The list position a dependency name stands for (``"0"``, ``"1"``, ...), or ``None``.
+
+    Only ASCII digits, as ``str(i)`` writes them: ``int()`` would also take ``"١"`` (another
+    script's one) and fail on ``"²"`` or on thousands of digits from a hostile checkpoint.
+    """
+    if name.isascii() and name.isdigit() and len(name) <= 18:
+        return int(name)
+    return None
 
 
 def wrap(value: Any) -> Any:
@@ -53,8 +64,9 @@ class TrackableList(list, Trackable):  # type: ignore[type-arg]
         return {str(i): item for i, item in enumerate(self) if is_trackable(item)}
 
     def _lookup_dependency(self, name: str) -> Any:
-        if name.isdigit() and int(name) < len(self):
-            return self[int(name)]
+        index = element_index(name)
+        if index is not None and index < len(self):
+            return self[index]
         return None
 
     def append(self, item: Any) -> None:
@@ -141,6 +153,7 @@ class TrackableTuple(tuple, Trackable):  # type: ignore[type-arg]
         return {str(i): item for i, item in enumerate(self) if is_trackable(item)}
 
     def _lookup_dependency(self, name: str) -> Any:
-        if name.isdigit() and int(name) < len(self):
-            return self[int(name)]
+        index = element_index(name)
+        if index is not None and index < len(self):
+            return self[index]
         return None

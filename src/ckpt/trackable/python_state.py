@@ -65,13 +65,20 @@ class JsonState(PythonState):
         return json.dumps(self.value, sort_keys=True, allow_nan=True)
 
     def deserialize(self, data: bytes) -> None:
-        try:
-            self.value = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CorruptCheckpointError(f"JSON state is not valid JSON: {exc}") from None
+        self.value = parse_json(data, "JSON state")
 
     def __repr__(self) -> str:
         return f"JsonState({self.value!r})"
+
+
+def parse_json(data: bytes, what: str) -> Any:
+    """Python state's JSON text, parsed; anything a checkpoint could hold that is not valid
+    JSON (bad UTF-8, bad syntax, nesting deeper than the parser's recursion allows, numbers
+    of more digits than Python converts) is a :class:`~ckpt.errors.CorruptCheckpointError`."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+        raise CorruptCheckpointError(f"{what} is not valid JSON: {exc}") from None
 
 
 def _jsonable(value: Any) -> Any:
@@ -91,8 +98,8 @@ class NumpyRNGState(PythonState):
         return json.dumps(self.generator.bit_generator.state, default=_jsonable)
 
     def deserialize(self, data: bytes) -> None:
+        state = parse_json(data, "RNG state")
         try:
-            state = json.loads(data.decode("utf-8"))
             self.generator.bit_generator.state = state
-        except (UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
             raise CorruptCheckpointError(f"RNG state cannot be restored: {exc}") from None
