@@ -333,3 +333,27 @@ def test_hostile_json_state_is_a_typed_error(tmp_path, payload) -> None:
     for state in (ckpt.JsonState({"a": 1}), ckpt.NumpyRNGState(np.random.default_rng(0))):
         with pytest.raises(CorruptCheckpointError, match=r"restoring \(root\)\.cfg"):
             ckpt.Checkpoint(cfg=state).read(prefix)
+
+
+def chain_graph(length: int, name_length: int) -> protos.TrackableObjectGraph:
+    """root -> n0 -> n1 -> ... with a value at the end."""
+    graph = protos.TrackableObjectGraph()
+    for i in range(length):
+        graph.nodes.add().children.add(node_id=i + 1, local_name=f"{i:0{name_length}d}")
+    graph.nodes.add().attributes.add(name="VARIABLE_VALUE", full_name="v", checkpoint_key=V_KEY)
+    return graph
+
+
+def test_naming_a_deep_chain_of_long_names_is_refused_not_exhausting_memory(tmp_path) -> None:
+    # 100,000 nodes of 100-character names: 1 MB of graph, 500 GB of paths.
+    prefix = write(tmp_path, chain_graph(100_000, 100))
+    with pytest.raises(CorruptCheckpointError, match="too deep to name"):
+        ckpt.object_graph(prefix)
+    status = ckpt.Checkpoint(v=ckpt.Variable(np.zeros(3, np.float32))).read(prefix)
+    with pytest.raises(CorruptCheckpointError, match="too deep to name"):
+        status.report()
+
+
+def test_a_deep_but_small_chain_is_named(tmp_path) -> None:
+    nodes = ckpt.object_graph(write(tmp_path, chain_graph(3000, 1)))
+    assert nodes[-1].path.count("/") == 2999

@@ -266,3 +266,27 @@ def test_a_target_found_nowhere_is_told_where_the_values_are(tmp_path: Any) -> N
         ckpt.jax.restore(path, partial, name="params")
     assert "pass name=" not in str(info.value)
     np.testing.assert_array_equal(ckpt.jax.restore(path, params, name="params")["w"], params["w"])
+
+
+def test_nested_dicts_of_a_deep_graph_and_of_a_tensor_named_many_times(tmp_path: Any) -> None:
+    # No recursion per level, and one read per tensor however many objects name it.
+    from ckpt.format import protos
+
+    graph = protos.TrackableObjectGraph()
+    for i in range(3000):
+        graph.nodes.add().children.add(node_id=i + 1, local_name="n")
+    graph.nodes.add().attributes.add(name="VARIABLE_VALUE", full_name="x", checkpoint_key="x")
+    for i in range(200):  # 200 more objects, each naming the same tensor
+        graph.nodes[0].children.add(node_id=len(graph.nodes), local_name=f"alias{i}")
+        graph.nodes.add().attributes.add(name="VARIABLE_VALUE", full_name="x", checkpoint_key="x")
+    value = np.arange(5, dtype=np.float32)
+    path = ckpt.write_tensors(
+        str(tmp_path / "deep"),
+        {"x": value, "_CHECKPOINTABLE_OBJECT_GRAPH": np.array(graph.SerializeToString(), object)},
+    )
+    tree = ckpt.jax.restore(path)
+    node = tree
+    for _ in range(3000):
+        node = node["n"]
+    np.testing.assert_array_equal(np.asarray(node), value)
+    assert len({id(tree[f"alias{i}"]) for i in range(200)}) == 1  # read once, shared

@@ -8,12 +8,11 @@ restore into: one :class:`ObjectNode` per graph node, with its path from the roo
 from __future__ import annotations
 
 import os
-from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ckpt.checkpoint import keys
-from ckpt.checkpoint.restore import CheckpointGraph, read_graph_proto
+from ckpt.checkpoint.restore import CheckpointGraph, breadth_first_tree, read_graph_proto
 from ckpt.errors import UnsupportedCheckpointError
 from ckpt.reader import CheckpointReader
 
@@ -60,13 +59,11 @@ def _node_paths(nodes: list[ObjectNode]) -> list[str | None]:
     if not nodes:
         return paths
     paths[0] = ""
-    queue = deque([0])
-    while queue:
-        node = nodes[queue.popleft()]
-        for name, child in node.children:
-            if paths[child] is None:
-                paths[child] = keys.join_path(paths[node.node_id] or "", name)
-                queue.append(child)
+    tree = breadth_first_tree(
+        len(nodes), lambda node: [(child, name) for name, child in nodes[node].children]
+    )
+    for child, (parent, name) in tree:
+        paths[child] = keys.join_path(paths[parent] or "", name)
     return paths
 
 

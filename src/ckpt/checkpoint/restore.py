@@ -18,7 +18,7 @@ from __future__ import annotations
 import gc
 import itertools
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,10 +36,12 @@ from ckpt.trackable.base import Trackable, children_of, lookup_dependency, tenso
 from ckpt.trackable.partitioned import SaveSliceInfo
 
 __all__ = [
+    "MAX_PATH_BYTES",
     "CheckpointGraph",
     "CheckpointPosition",
     "Mismatch",
     "RestoreCoordinator",
+    "breadth_first_tree",
     "dtype_name",
     "mismatch_error",
     "python_objects_with_values",
@@ -48,6 +50,44 @@ __all__ = [
 ]
 
 _restore_uids = itertools.count(1)
+
+
+# Every node's path from the root, all together, may take this many bytes: a chain of 200,000
+# nodes with 100-character names (a 22 MB hostile graph) would otherwise need 2 TB of paths.
+MAX_PATH_BYTES = 256 << 20
+
+
+def breadth_first_tree(
+    count: int, children: Callable[[int], Iterable[tuple[int, str]]]
+) -> list[tuple[int, tuple[int, str]]]:
+    """``(node, (parent, name))`` for every node reachable from node 0, breadth first: each
+    node by its first (shortest) path, as TF names objects.
+
+    Raises :class:`~ckpt.errors.CorruptCheckpointError` if naming every node by its path would
+    take more than :data:`MAX_PATH_BYTES`, before any path is built.
+    """
+    tree: list[tuple[int, tuple[int, str]]] = []
+    lengths = [0] * count
+    seen = {0}
+    queue = deque([0])
+    total = 0
+    while queue:
+        node = queue.popleft()
+        for child, name in children(node):
+            if child in seen:
+                continue
+            seen.add(child)
+            lengths[child] = lengths[node] + 1 + len(name)
+            total += lengths[child]
+            if total > MAX_PATH_BYTES:
+                raise CorruptCheckpointError(
+                    f"the object graph is too deep to name its objects ({count} nodes whose "
+                    f"paths would take over {MAX_PATH_BYTES >> 20} MiB); it is corrupt or "
+                    "hostile"
+                )
+            tree.append((child, (node, name)))
+            queue.append(child)
+    return tree
 
 
 # A slot to create: (optimizer, variable, slot name, slot node, checkpoint key).
@@ -208,15 +248,9 @@ class RestoreCoordinator:
     def _node_paths(self) -> list[str]:
         """Each node's display path by the shortest children path (slot nodes by their key)."""
         paths = ["(root)"] + [""] * (len(self.children) - 1)
-        seen = {0}
-        queue = deque([0])
-        while queue:
-            node = queue.popleft()
-            for child, name in self.children[node]:
-                if child not in seen:
-                    seen.add(child)
-                    paths[child] = f"{paths[node]}.{name}"
-                    queue.append(child)
+        tree = breadth_first_tree(len(self.children), self.children.__getitem__)
+        for child, (parent, name) in tree:
+            paths[child] = f"{paths[parent]}.{name}"
         for node, path in enumerate(paths):
             if not path:
                 attrs = self.attributes[node]

@@ -10,6 +10,7 @@ from typing import Any
 import ckpt
 from ckpt import ObjectNode, object_graph
 from ckpt.cli.render import Styler, human_bytes, print_json, render_table, use_color
+from ckpt.errors import UnsupportedCheckpointError
 
 __all__ = ["run_latest", "run_ls"]
 
@@ -118,12 +119,20 @@ def _tree(reader: ckpt.CheckpointReader, *, as_json: bool) -> int:
 
     root = Tree(f"[bold](root)[/bold] [dim]{escape(reader.prefix)}[/dim]")
     seen = {0}
-    add(root, nodes[0], seen)
-    for node in nodes:  # slot variables and unreachable nodes, under their own path
-        if node.node_id not in seen:
-            seen.add(node.node_id)
-            add(root.add(label(node.path, node)), node, seen)
-    console.print(root)
+    try:
+        add(root, nodes[0], seen)
+        for node in nodes:  # slot variables and unreachable nodes, under their own path
+            if node.node_id not in seen:
+                seen.add(node.node_id)
+                add(root.add(label(node.path, node)), node, seen)
+        console.print(root)
+    except RecursionError:
+        # Drawing (here and in rich) recurses once per level of the graph.
+        raise UnsupportedCheckpointError(
+            f"the object graph of {reader.prefix} is too deep to draw as a tree; "
+            "use ckpt ls --tree --json",
+            path=reader.prefix,
+        ) from None
     return 0
 
 

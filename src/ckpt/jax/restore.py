@@ -228,25 +228,40 @@ def _from_graph(reader: CheckpointReader, nodes: list[ObjectNode], name: list[st
                 tree_children[node][local_name] = child
                 queue.append(child)
 
-    def convert(node: int) -> Any:
-        out: dict[str, Any] = {}
-        for local_name, child in tree_children[node].items():
-            value = convert(child)
-            if value is not _EMPTY:
-                out[local_name] = value
-        attributes = nodes[node].attributes
-        if not out and len(attributes) == 1:
-            return _to_array(reader.get_tensor(attributes[0][2]))
-        for attribute, _, key in attributes:
-            out[attribute] = _to_array(reader.get_tensor(key))
-        return out if out else _EMPTY
-
     start = 0
     for part in name:
         if part not in tree_children[start]:
             raise _not_found(reader, name, part, tree_children[start])
         start = tree_children[start][part]
-    tree = convert(start)
+
+    # Each tensor is read once, however many objects name it (a hostile graph could name one
+    # large tensor thousands of times).
+    arrays: dict[str, Any] = {}
+
+    def array(key: str) -> Any:
+        if key not in arrays:
+            arrays[key] = _to_array(reader.get_tensor(key))
+        return arrays[key]
+
+    # Children before parents, without recursion (a graph may be thousands of levels deep).
+    order = [start]
+    for node in order:
+        order.extend(tree_children[node].values())
+    results: dict[int, Any] = {}
+    for node in reversed(order):
+        out: dict[str, Any] = {}
+        for local_name, child in tree_children[node].items():
+            value = results.pop(child)
+            if value is not _EMPTY:
+                out[local_name] = value
+        attributes = nodes[node].attributes
+        if not out and len(attributes) == 1:
+            results[node] = array(attributes[0][2])
+            continue
+        for attribute, _, key in attributes:
+            out[attribute] = array(key)
+        results[node] = out if out else _EMPTY
+    tree = results[start]
     return {} if tree is _EMPTY else tree
 
 
