@@ -61,3 +61,19 @@ def test_unicode_arrays_become_utf8_bytes(tmp_path):
     np.savez(tmp_path / "u.npz", names=np.array(["é", "b"]))
     out = convert_checkpoint(str(tmp_path / "u.npz"), str(tmp_path / "out"))
     assert read_tf(out)["names"].tolist() == ["é".encode(), b"b"]
+
+
+def test_a_header_declaring_more_than_the_member_holds_is_refused(tmp_path):
+    # NumPy allocates what the header declares before reading any data.
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)}
+    )
+    path = tmp_path / "huge.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.npy", header.getvalue() + b"\0" * 64)
+    with pytest.raises(ckpt.errors.CorruptCheckpointError, match="declares 8000000000000 bytes"):
+        convert_checkpoint(str(path), str(tmp_path / "out"))

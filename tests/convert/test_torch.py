@@ -10,6 +10,7 @@ import pytest
 import torch
 from convert_helpers import read_tf
 
+import ckpt
 from ckpt.convert import convert_checkpoint
 from ckpt.errors import InvalidTensorError, UnsupportedCheckpointError
 
@@ -88,3 +89,14 @@ def test_strings_cannot_go_to_torch(tmp_path):
     with pytest.raises(InvalidTensorError, match="strings go only to TF or npz"):
         convert_checkpoint(OBJECT, str(tmp_path / "m.pt"))
     assert os.listdir(tmp_path) == []
+
+
+def test_an_expanded_view_larger_than_the_file_is_refused(tmp_path):
+    path = str(tmp_path / "expand.pt")
+    torch.save({"a": torch.zeros(1).expand(100_000_000)}, path)  # 400 MB from 4 bytes
+    with pytest.raises(ckpt.errors.CorruptCheckpointError, match="expanded tensor"):
+        convert_checkpoint(path, str(tmp_path / "out"))
+    small = str(tmp_path / "small.pt")
+    torch.save({"b": torch.ones(1).expand(1000)}, small)  # a small one is copied out
+    out = convert_checkpoint(small, str(tmp_path / "ok"))
+    np.testing.assert_array_equal(ckpt.load_variable(out, "b"), np.ones(1000, np.float32))

@@ -7,9 +7,11 @@ fixed-width ``S`` arrays; NumPy cannot describe ``ml_dtypes`` types (bfloat16, f
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -61,6 +63,7 @@ def _read_local(local: str, path: str) -> Iterator[tuple[str, np.ndarray]]:
         raise UnsupportedCheckpointError(f"{path} is a single .npy array, not an .npz", path=path)
     with archive:
         for key in archive.files:
+            _check_declared_size(archive, key, path)
             try:
                 array = archive[key]
             except (ValueError, TypeError) as exc:  # object arrays (pickle), unknown dtypes
@@ -70,6 +73,36 @@ def _read_local(local: str, path: str) -> Iterator[tuple[str, np.ndarray]]:
                     key=key,
                 ) from exc
             yield key, _from_npy(key, array, path)
+
+
+def _check_declared_size(archive: Any, key: str, path: str) -> None:
+    """Refuse a member whose ``.npy`` header declares more bytes than the member holds.
+
+    NumPy allocates what the header declares before reading: a 100-byte member claiming
+    10**12 elements would otherwise exhaust memory. (The zip's own stated size is what
+    decompression can produce at most.)
+    """
+    name = key if key in archive.zip.namelist() else f"{key}.npy"
+    try:
+        stated = archive.zip.getinfo(name).file_size
+        with archive.zip.open(name) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise CorruptCheckpointError(
+            f"array {key!r} of {path} has no valid .npy header: {exc}", path=path, key=key
+        ) from None
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > stated:
+        raise CorruptCheckpointError(
+            f"array {key!r} of {path} declares {declared} bytes of data in a member of "
+            f"{stated} bytes: the archive is corrupt",
+            path=path,
+            key=key,
+        )
 
 
 def _to_npy(key: str, array: np.ndarray) -> np.ndarray:

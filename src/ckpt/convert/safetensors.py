@@ -56,7 +56,7 @@ def _files(path: str) -> tuple[list[str], dict[str, str] | None]:
             raise TypeError("weight_map is not an object")
     except FileNotFoundError as exc:
         raise CheckpointNotFoundError(f"no such file: {index_path}", path=index_path) from exc
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise CorruptCheckpointError(
             f"{index_path} is not a safetensors index (a JSON object with a 'weight_map' of "
             f"tensor names to file names): {exc}",

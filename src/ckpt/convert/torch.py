@@ -73,16 +73,34 @@ def from_numpy(array: np.ndarray, key: str) -> Any:
 
 
 def _flatten(tree: Mapping[Any, Any], prefix: str, path: str) -> Iterator[tuple[str, Any]]:
-    """Tensors of a (nested) state dict; nested dicts join their keys with dots, as torch does."""
+    """Tensors of a (nested) state dict; nested dicts join their keys with dots, as torch does.
+
+    Walked without recursion: a hostile file may nest dicts thousands deep.
+    """
     torch = require("torch", "torch")
-    for k, value in tree.items():
-        key = f"{prefix}{k}"
+    stack: list[Iterator[tuple[str, Any]]] = [
+        ((f"{prefix}{k}", v) for k, v in tree.items())
+    ]
+    while stack:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+            continue
+        key, value = item
         if isinstance(value, torch.Tensor):
-            yield key, value
+            yield key, _checked(value, key, path)
         elif isinstance(value, Mapping):
-            yield from _flatten(value, key + ".", path)
+            stack.append(((f"{key}.{k}", v) for k, v in value.items()))
         elif isinstance(value, (bool, int, float)):
-            yield key, torch.tensor(value)  # a scalar such as "epoch", kept as a 0-d tensor
+            try:
+                yield key, torch.tensor(value)  # a scalar such as "epoch", as a 0-d tensor
+            except (OverflowError, RuntimeError, ValueError) as exc:
+                raise UnsupportedCheckpointError(
+                    f"entry {key!r} of {path} is the number {value!r:.40}, which no tensor "
+                    f"holds: {exc}",
+                    path=path,
+                    key=key,
+                ) from None
         else:
             raise UnsupportedCheckpointError(
                 f"entry {key!r} of {path} is a {type(value).__name__}, not a tensor; only state "
@@ -90,6 +108,23 @@ def _flatten(tree: Mapping[Any, Any], prefix: str, path: str) -> Iterator[tuple[
                 path=path,
                 key=key,
             )
+
+
+def _checked(tensor: Any, key: str, path: str) -> Any:
+    """Refuse a view whose elements share memory (an ``expand``ed tensor) when copying it out
+    would take more than the file holds: 4 bytes on disk could stand for gigabytes."""
+    logical = tensor.numel() * tensor.element_size()
+    stored = tensor.untyped_storage().nbytes()
+    limit = max(2 * os.path.getsize(path), 64 << 20) if os.path.exists(path) else 64 << 20
+    if logical > stored and logical > limit:
+        raise CorruptCheckpointError(
+            f"tensor {key!r} of {path} is a view of {stored} bytes standing for {logical} "
+            "(an expanded tensor): converting it would take far more memory than the file "
+            "holds",
+            path=path,
+            key=key,
+        )
+    return tensor
 
 
 def read(path: str) -> Iterator[tuple[str, np.ndarray]]:
