@@ -441,3 +441,23 @@ def test_a_mismatch_leaves_a_fresh_optimizer_without_state(tmp_path: Path) -> No
     with pytest.raises(ckpt.errors.ShapeMismatchError):
         ckpt.Checkpoint(model=other, optimizer=fresh).read(path)
     assert fresh.state_dict()["state"] == {}
+
+
+def test_a_slot_of_the_wrong_shape_is_refused_before_anything_changes(tmp_path: Path) -> None:
+    # Adam's moments have their parameter's shape: a checkpoint saying otherwise would only
+    # fail at the next step() (torch creates the state lazily, so nothing else checks it).
+    model = seeded(lambda: nn.Linear(3, 2), 0)
+    optimizer = torch.optim.Adam(model.parameters())
+    train(model, optimizer, [(torch.randn(4, 3), torch.randn(4, 2))])
+    path = ckpt.Checkpoint(model=model, optimizer=optimizer).write(str(tmp_path / "c"))
+    key = "model/weight/.OPTIMIZER_SLOT/optimizer/exp_avg/.ATTRIBUTES/VARIABLE_VALUE"
+    with ckpt.load_checkpoint(path) as reader:
+        tensors = {k: reader.get_tensor(k) for k in reader}
+    tensors[key] = np.zeros(1000, np.float32)
+    bad = ckpt.write_tensors(str(tmp_path / "bad"), tensors)
+    fresh = seeded(lambda: nn.Linear(3, 2), 1)
+    before = state_bits(fresh)
+    fresh_optimizer = torch.optim.Adam(fresh.parameters())
+    with pytest.raises(ckpt.errors.ShapeMismatchError, match=r"exp_avg.*\(1000,\)"):
+        ckpt.Checkpoint(model=fresh, optimizer=fresh_optimizer).read(bad)
+    assert fresh_optimizer.state_dict()["state"] == {} and state_bits(fresh) == before

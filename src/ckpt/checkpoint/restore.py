@@ -301,6 +301,7 @@ class RestoreCoordinator:
                     key=missing[0],
                 )
             mismatches = [m for plan in plans for m in self._check(plan)]
+            mismatches += [m for new in new_slots for m in self._check_new_slot(new)]
             if mismatches:
                 self.mismatches = mismatches
                 self._unbind(self._bind_log[logged:])
@@ -441,6 +442,21 @@ class RestoreCoordinator:
                 if self._bind(slot_node, slot) and self.attributes[slot_node]:
                     plans.append(self._plan(slot_node, slot))
         return plans, create
+
+    def _check_new_slot(self, new: _NewSlot) -> list[Mismatch]:
+        """A slot to create, checked against the shape its optimizer expects, if it says
+        (optional ``_checkpoint_slot_shape(variable, slot_name, stored_shape)``)."""
+        optimizer, variable, slot_name, slot_node, key = new
+        expected_of = getattr(optimizer, "_checkpoint_slot_shape", None)
+        entry = self._entry(key)
+        if expected_of is None or entry is None:
+            return []
+        expected = expected_of(variable, slot_name, entry.shape)
+        if expected is None or tuple(expected) == tuple(entry.shape):
+            return []
+        return [
+            Mismatch(self.dotted(slot_node), key, "shape", str(tuple(expected)), str(entry.shape))
+        ]
 
     def _create_slot(self, new: _NewSlot) -> None:
         """Create a missing slot with its checkpointed value (as TF does in eager mode)."""

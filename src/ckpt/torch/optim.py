@@ -43,6 +43,16 @@ __all__ = ["OptimizerTrackable", "SlotVariable"]
 
 _STRUCTURE = ("params", "param_names")  # group entries that are structure, not settings
 
+# torch's optimizers whose tensor state per parameter is a scalar or has its shape.
+_PARAMETER_SHAPED = tuple(
+    getattr(torch.optim, name)
+    for name in (
+        "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", "Adadelta",
+        "ASGD", "Rprop", "SparseAdam",
+    )
+    if hasattr(torch.optim, name)
+)
+
 
 def _params(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
     """Every parameter, in ``state_dict()`` order (group by group)."""
@@ -151,6 +161,20 @@ class OptimizerTrackable(Trackable):
         tensor = _new_state_tensor(param, group, value)
         self.optimizer.state.setdefault(param, {})[slot_name] = tensor
         return self._slot(variable, param, slot_name)
+
+    def _checkpoint_slot_shape(
+        self, variable: Any, slot_name: str, stored: tuple[int, ...]
+    ) -> tuple[int, ...] | None:
+        """The shape a new slot must have, where torch's optimizer is known to make every
+        tensor state scalar or parameter-shaped (not Adafactor's factored moments)."""
+        if type(variable) is not TensorVariable or not isinstance(
+            self.optimizer, _PARAMETER_SHAPED
+        ):
+            return None
+        param = variable._ckpt_target
+        if stored == () or is_lazy(param):
+            return None  # ``step`` and the like; a lazy parameter has no shape yet
+        return tuple(param.shape)
 
     def _checkpoint_slots_restored(self, slots: list[Any]) -> None:
         """Drop the state tensors the checkpoint did not have: a restore replaces the state.
