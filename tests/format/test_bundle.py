@@ -577,3 +577,22 @@ def test_data_file_truncated_while_open_raises_instead_of_crashing(
     with pytest.raises(CorruptCheckpointError, match="truncated"):
         reader.view("v", verify=True)
     reader.close()
+
+
+def test_an_interrupt_while_the_checksum_finishes_aborts_the_writer(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bytes are in the file but not yet their entry: going on would shift every later
+    # offset. The writer aborts instead, leaving nothing behind.
+    from ckpt.format import bundle_writer
+
+    def interrupted(data: Any, crc: int = 0) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bundle_writer, "crc32c_nogil", interrupted)
+    writer = BundleWriter(str(tmp_path / "w"))
+    with pytest.raises(KeyboardInterrupt):
+        writer.add("big", np.zeros(1 << 20, np.float32))
+    with pytest.raises(InvalidTensorError, match="finished or aborted"):
+        writer.add("next", np.zeros(4, np.float32))
+    assert list(tmp_path.iterdir()) == []

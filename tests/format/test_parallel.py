@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -150,3 +151,78 @@ def test_a_forked_child_gets_its_own_pool() -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], timeout=60, check=False)
     assert result.returncode == 0
+
+
+def test_changing_the_setting_never_breaks_a_call_in_another_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = random_bytes(2 * parallel.MIN_PARALLEL_BYTES, seed=5)
+    expected = crc32c(data)
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                assert parallel.checksum(data) == expected
+            except BaseException as exc:  # collected for the assertion below
+                failures.append(exc)
+                return
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for n in range(400):
+        monkeypatch.setenv("CKPT_IO_THREADS", str(2 + n % 2))
+        time.sleep(0.001)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+
+def test_arrays_of_any_dtype_are_split_by_bytes(threads: int) -> None:
+    values = np.random.default_rng(1).standard_normal(3 << 20).astype(np.float32)
+    assert parallel.checksum(values) == crc32c(values)
+    out = np.zeros_like(values)
+    parallel.copy(out, values)
+    assert np.array_equal(out, values)
+
+
+def test_interrupted_wait_still_waits_for_every_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Ctrl-C while waiting must not let a worker keep writing into the caller's array after
+    # the call has raised: the interrupted wait is resumed before anything is raised.
+    import signal
+
+    monkeypatch.setenv("CKPT_IO_THREADS", "2")
+    size = 2 * parallel.CHUNK_BYTES
+    src, dst = random_bytes(size), np.zeros(size, np.uint8)
+    finished: list[float] = []
+
+    def slow_first_part(start: int, stop: int) -> None:
+        if start == 0:
+            time.sleep(0.6)
+            finished.append(time.monotonic())
+
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        parallel.copy(dst, src, on_chunk=slow_first_part)
+    raised_at = time.monotonic()
+    timer.join()
+    assert finished and finished[0] <= raised_at
+
+
+def test_parts_run_on_the_calling_thread_when_the_pool_refuses_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # After interpreter shutdown has begun (an atexit handler saving), submit() raises.
+    monkeypatch.setenv("CKPT_IO_THREADS", "2")
+
+    class Closed:
+        def submit(self, *args: object) -> None:
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    monkeypatch.setattr(parallel, "_executor", lambda: Closed())
+    data = random_bytes(2 * parallel.MIN_PARALLEL_BYTES, seed=9)
+    assert parallel.checksum(data) == crc32c(data)

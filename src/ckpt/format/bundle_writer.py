@@ -249,18 +249,24 @@ class BundleWriter:
         if masked is None:
             if self._crc_pool is None:
                 self._crc_pool = ThreadPoolExecutor(1, thread_name_prefix="ckpt-crc")
-            pending = self._crc_pool.submit(crc32c_nogil, payload.data)
-        if payload.size:
             try:
+                pending = self._crc_pool.submit(crc32c_nogil, payload.data)
+            except RuntimeError:  # interpreter shutdown (a save from an atexit handler)
+                masked = mask(crc32c_nogil(payload.data))
+        try:
+            if payload.size:
                 if payload.size >= _RESERVE_BYTES and not self._remote:
                     storage.reserve(self._files[shard], self._offsets[shard], payload.size)
                 self._files[shard].write(payload.data)
-            except BaseException:
-                # A partial write would shift every later offset: the checkpoint is lost.
-                self.abort()
-                raise
-        if pending is not None:
-            masked = mask(pending.result())
+            if pending is not None:
+                masked = mask(pending.result())
+        except BaseException:
+            # A partial write (or bytes written without their entry) would shift every later
+            # offset: the checkpoint is lost.
+            if pending is not None:
+                pending.cancel()
+            self.abort()
+            raise
         entry = protos.BundleEntryProto(
             dtype=payload.dtype.value,
             shard_id=self._shard_ids[shard],

@@ -21,7 +21,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -36,7 +36,7 @@ _MAX_WORKERS = 8
 OnChunk = Callable[[int, int], None]
 
 _pool: ThreadPoolExecutor | None = None
-_pool_size = 0
+_POOL_LIMIT = 64  # most threads the pool may start (CKPT_IO_THREADS is capped to it)
 _pool_lock = threading.Lock()
 _in_worker = threading.local()
 _warned: set[str] = set()
@@ -56,7 +56,7 @@ def workers() -> int:
         except ValueError:
             count = 0
         if count >= 1:
-            return count
+            return min(count, _POOL_LIMIT)
         if configured not in _warned:
             # A bad setting must not break reads: say so once and use the default.
             _warned.add(configured)
@@ -69,14 +69,13 @@ def workers() -> int:
 
 
 def _executor() -> ThreadPoolExecutor:
-    global _pool, _pool_size
-    count = workers()
+    """The shared pool. Its threads start on demand, up to :data:`_POOL_LIMIT`; each call
+    submits as many parts as :func:`workers` says, so the setting can change at any time
+    without replacing a pool another thread may be using."""
+    global _pool
     with _pool_lock:
-        if _pool is None or _pool_size != count:
-            if _pool is not None:
-                _pool.shutdown(wait=False)  # its queued work still runs
-            _pool = ThreadPoolExecutor(count, thread_name_prefix="ckpt-io")
-            _pool_size = count
+        if _pool is None:
+            _pool = ThreadPoolExecutor(_POOL_LIMIT, thread_name_prefix="ckpt-io")
         return _pool
 
 
@@ -115,20 +114,44 @@ def _run(parts: list[tuple[int, int]], task: Callable[[int, int], int]) -> list[
         finally:
             _in_worker.active = False
 
-    pool = _executor()
-    futures = [pool.submit(in_worker, start, stop) for start, stop in parts]
-    # Wait for every part, even after a failure, so no worker still touches the buffers when
-    # this returns or raises.
-    results = []
+    futures: list[Future[int]] = []
+    try:
+        pool = _executor()
+        for start, stop in parts:
+            futures.append(pool.submit(in_worker, start, stop))
+    except RuntimeError:
+        # The interpreter is shutting down (an atexit handler saving a checkpoint): no new
+        # threads; what was not submitted runs here, after the submitted parts.
+        pass
+    results: list[int] = []
     error: BaseException | None = None
+    try:
+        results.extend(task(start, stop) for start, stop in parts[len(futures) :])
+    except BaseException as exc:
+        error = exc
+    # Wait for every submitted part, even after a failure or a Ctrl-C, so that no worker
+    # still touches the buffers (a caller's ``out``) once this returns or raises.
+    done: list[int] = []
     for future in futures:
-        try:
-            results.append(future.result())
-        except BaseException as exc:  # re-raised below, once all have ended
-            error = error or exc
+        while True:
+            try:
+                done.append(future.result())
+                break
+            except BaseException as exc:
+                if future.done():
+                    error = error or exc
+                    break
+                error = error or exc  # interrupted while waiting: wait again
     if error is not None:
         raise error
-    return results
+    return done + results
+
+
+def _as_bytes(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous array as flat ``uint8`` (parts and chunks are counted in bytes)."""
+    if not array.flags.c_contiguous:
+        raise ValueError("parallel checksums and copies need C-contiguous arrays")
+    return array.reshape(-1).view(np.uint8)
 
 
 def checksum(data: np.ndarray, *, on_chunk: OnChunk | None = None) -> int:
@@ -136,6 +159,7 @@ def checksum(data: np.ndarray, *, on_chunk: OnChunk | None = None) -> int:
 
     ``on_chunk(start, stop)`` is called (from any thread) after each chunk has been read.
     """
+    data = _as_bytes(data)
     parts = _parts(data.nbytes) if RELEASES_GIL else [(0, data.nbytes)]
 
     def part_crc(start: int, stop: int) -> int:
@@ -157,6 +181,7 @@ def checksum(data: np.ndarray, *, on_chunk: OnChunk | None = None) -> int:
 def copy(dst: np.ndarray, src: np.ndarray, *, on_chunk: OnChunk | None = None) -> None:
     """Copy ``src`` into ``dst`` (C-contiguous ``uint8`` arrays of one size); large ones on
     several threads. ``on_chunk(start, stop)`` is called after each chunk is copied."""
+    dst, src = _as_bytes(dst), _as_bytes(src)
     if dst.nbytes != src.nbytes:
         raise ValueError(f"copy of {src.nbytes} bytes into {dst.nbytes}")
 

@@ -247,7 +247,10 @@ def _load_fallocate() -> Callable[[int, int, int, int], int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        function = ctypes.CDLL(None, use_errno=True).fallocate
+        libc = ctypes.CDLL(None, use_errno=True)
+        # fallocate64 takes 64-bit offsets everywhere (fallocate's off_t is 32-bit on 32-bit
+        # builds without large-file support).
+        function = getattr(libc, "fallocate64", None) or libc.fallocate
     except (OSError, AttributeError):
         return None
     function.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
