@@ -461,3 +461,34 @@ def test_a_slot_of_the_wrong_shape_is_refused_before_anything_changes(tmp_path: 
     with pytest.raises(ckpt.errors.ShapeMismatchError, match=r"exp_avg.*\(1000,\)"):
         ckpt.Checkpoint(model=fresh, optimizer=fresh_optimizer).read(bad)
     assert fresh_optimizer.state_dict()["state"] == {} and state_bits(fresh) == before
+
+
+def test_fresh_state_takes_the_parameters_dtype_as_load_state_dict_does(tmp_path: Path) -> None:
+    model = seeded(lambda: nn.Linear(3, 2), 0)
+    optimizer = torch.optim.Adam(model.parameters())
+    train(model, optimizer, [(torch.randn(4, 3), torch.randn(4, 2))])
+    path = ckpt.Checkpoint(model=model, optimizer=optimizer).write(str(tmp_path / "c"))
+    half = seeded(lambda: nn.Linear(3, 2), 1).to(torch.bfloat16)
+    fresh = torch.optim.Adam(half.parameters())
+    options = ckpt.CheckpointOptions(allow_dtype_cast=True)
+    ckpt.Checkpoint(model=half, optimizer=fresh).read(path, options=options)
+    assert {s["exp_avg"].dtype for s in fresh.state.values()} == {torch.bfloat16}
+    half(torch.randn(4, 3, dtype=torch.bfloat16)).sum().backward()
+    fresh.step()  # works: the state has the parameters' dtype
+
+
+def test_a_deferred_optimizer_refused_for_its_groups_can_be_retried(tmp_path: Path) -> None:
+    holder = ckpt.Module()
+    holder.net = seeded(lambda: nn.Linear(3, 2), 0)
+    holder.opt = torch.optim.Adam(holder.net.parameters(), lr=0.01)
+    train(holder.net, holder.opt, [(torch.randn(4, 3), torch.randn(4, 2))])
+    path = ckpt.Checkpoint(h=holder).write(str(tmp_path / "c"))
+    fresh = ckpt.Module()
+    status = ckpt.Checkpoint(h=fresh).read(path)
+    fresh.net = seeded(lambda: nn.Linear(3, 2), 1)
+    weight, bias = fresh.net.parameters()
+    with pytest.raises(ValueMismatchError, match="parameter group"):
+        fresh.opt = torch.optim.Adam([{"params": [weight]}, {"params": [bias]}], lr=0.5)
+    fresh.opt = torch.optim.Adam(fresh.net.parameters(), lr=0.5)  # fits: restored now
+    assert fresh.opt.param_groups[0]["lr"] == 0.01 and len(fresh.opt.state) == 2
+    status.assert_consumed()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import ckpt
-from ckpt.errors import InvalidTensorError
+from ckpt.errors import InvalidTensorError, ShapeMismatchError
 from ckpt.trackable.base import children_of, lookup_dependency
 from ckpt.trackable.containers import TrackableDict, TrackableList, TrackableTuple, wrap
 
@@ -167,3 +167,31 @@ def test_dict_setitem_receives_deferred_value(tmp_path) -> None:
 def test_repr() -> None:
     assert repr(TrackableList([1])) == "TrackableList([1])"
     assert repr(TrackableDict({"a": 1})) == "TrackableDict({'a': 1})"
+
+
+def test_an_item_a_deferred_restore_refuses_is_not_stored(tmp_path) -> None:
+    # As for attributes (and in TF): the append or assignment does not happen, and the values
+    # stay parked for the next item under that name.
+    def dense(n: int) -> ckpt.Module:
+        module = ckpt.Module()
+        module.kernel = ckpt.Variable(np.zeros((n, n), np.float32))
+        return module
+
+    saved = ckpt.Module()
+    saved.layers = [dense(2)]
+    saved.named = {"k": dense(2)}
+    saved.layers[0].kernel.assign(np.full((2, 2), 4, np.float32))
+    saved.named["k"].kernel.assign(np.full((2, 2), 6, np.float32))
+    path = ckpt.Checkpoint(model=saved).write(str(tmp_path / "c"))
+    fresh = ckpt.Module()
+    fresh.layers = []
+    fresh.named = {}
+    ckpt.Checkpoint(model=fresh).read(path)
+    with pytest.raises(ShapeMismatchError):
+        fresh.layers.append(dense(3))
+    with pytest.raises(ShapeMismatchError):
+        fresh.named["k"] = dense(3)
+    assert len(fresh.layers) == 0 and "k" not in fresh.named
+    fresh.layers.append(dense(2))
+    fresh.named["k"] = dense(2)
+    assert fresh.layers[0].kernel.numpy()[0, 0] == 4 and fresh.named["k"].kernel.numpy()[0, 0] == 6

@@ -94,6 +94,16 @@ def _new_state_tensor(param: torch.Tensor, group: Mapping[str, Any], value: np.n
     source = from_numpy(value)  # shares the freshly read array's memory: no copy on the CPU
     if source.dim() == 0 and not (group.get("capturable") or group.get("fused")):
         return source  # torch keeps scalar state (Adam's ``step``) on the CPU
+    if (
+        source.is_floating_point()
+        and param.is_floating_point()
+        and source.dtype != param.dtype
+        and not is_lazy(param)
+        and tuple(source.shape) == tuple(param.shape)
+    ):
+        # As Optimizer.load_state_dict does: parameter-shaped floating state takes the
+        # parameter's dtype (a float32 checkpoint into a bfloat16 model).
+        source = source.to(param.dtype)
     if is_lazy(param) or tuple(source.shape) != tuple(param.shape):
         return source.to(param.device)
     if param.device.type == "cpu" and param.is_contiguous():

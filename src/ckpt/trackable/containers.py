@@ -72,7 +72,11 @@ class TrackableList(list, Trackable):  # type: ignore[type-arg]
     def append(self, item: Any) -> None:
         item = wrap(item)
         super().append(item)
-        self._track(str(len(self) - 1), item)
+        try:
+            self._track(str(len(self) - 1), item)
+        except BaseException:
+            super().pop()  # a deferred restore refused it: as for attributes, not added
+            raise
 
     def extend(self, items: Iterable[Any]) -> None:
         for item in items:
@@ -90,9 +94,14 @@ class TrackableList(list, Trackable):  # type: ignore[type-arg]
             super().__setitem__(index, [wrap(i) for i in item])
             return
         item = wrap(item)
+        before = self[index]
         super().__setitem__(index, item)
         position = index if index >= 0 else len(self) + index
-        self._track(str(position), item)
+        try:
+            self._track(str(position), item)
+        except BaseException:
+            super().__setitem__(index, before)  # refused by a deferred restore: not stored
+            raise
 
     def __repr__(self) -> str:
         return f"TrackableList({list.__repr__(self)})"
@@ -123,9 +132,19 @@ class TrackableDict(dict, Trackable):  # type: ignore[type-arg]
 
     def __setitem__(self, key: Any, value: Any) -> None:
         value = wrap(value)
+        missing = object()
+        before = self.get(key, missing)
         super().__setitem__(key, value)
         if isinstance(key, str):
-            self._track(key, value)
+            try:
+                self._track(key, value)
+            except BaseException:
+                # Refused by a deferred restore: as for attributes, the item is not stored.
+                if before is missing:
+                    super().__delitem__(key)
+                else:
+                    super().__setitem__(key, before)
+                raise
 
     def update(self, items: Any = (), **kwargs: Any) -> None:  # type: ignore[override]
         pairs = items.items() if isinstance(items, Mapping) else items
