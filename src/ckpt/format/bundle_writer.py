@@ -400,9 +400,7 @@ class BundleWriter:
         except BaseException:
             self.abort()
             raise
-        self._done = True
-        self._stop_pool()
-        naming.unregister_temp(self._tag)
+        self.release()
         return self.prefix
 
     def partial_index_path(self) -> str:
@@ -452,7 +450,8 @@ class BundleWriter:
         self._data_committed = True
 
     def release(self) -> None:
-        """Forget this writer after a successful distributed commit (its files stay)."""
+        """Close this writer for good, leaving its files as they are: after a commit (a
+        distributed one's too), and first thing in :meth:`abort`."""
         self._done = True
         self._stop_pool()
         naming.unregister_temp(self._tag)
@@ -473,9 +472,7 @@ class BundleWriter:
         except BaseException:
             self.abort()
             raise
-        self._done = True
-        self._stop_pool()
-        naming.unregister_temp(self._tag)
+        self.release()
         return self.prefix
 
     def _stop_pool(self) -> None:
@@ -485,9 +482,7 @@ class BundleWriter:
 
     def abort(self) -> None:
         """Discard everything written so far; the prefix is left as it was."""
-        self._done = True
-        self._stop_pool()
-        naming.unregister_temp(self._tag)
+        self.release()
         if self._remote:
             for f in self._files:
                 storage.discard(f)
