@@ -304,23 +304,22 @@ class RestoreCoordinator:
             mismatches += [m for new in new_slots for m in self._check_new_slot(new)]
             if mismatches:
                 self.mismatches = mismatches
-                self._unbind(self._bind_log[logged:])
                 raise mismatch_error(
                     mismatches, self.prefix, allow_dtype_cast=self.allow_dtype_cast
                 )
-            try:
-                for node, obj, reads in plans:
-                    self._apply(node, obj, reads)
-                for new_slot in new_slots:
-                    self._create_slot(new_slot)
-            except BaseException:
-                # An object refused its values (an optimizer's param groups, say): forget
-                # this bind, so that its values stay pending for a retry with another object.
-                self._unbind(self._bind_log[logged:])
-                raise
+            for node, obj, reads in plans:
+                self._apply(node, obj, reads)
+            for new_slot in new_slots:
+                self._create_slot(new_slot)
             if self.mismatches:  # an earlier attempt's, now resolved for what this one bound
                 now = {self.dotted(node) for node in self._bind_log[logged:]}
                 self.mismatches = [m for m in self.mismatches if m.path not in now]
+        except BaseException:
+            # A mismatch, or an object refusing its values (an optimizer's param groups, say):
+            # forget this bind, so that its values stay pending for a retry with another
+            # object and the status says what it said before.
+            self._unbind(self._bind_log[logged:])
+            raise
         finally:
             del self._bind_log[logged:]
             if gc_was_enabled:
