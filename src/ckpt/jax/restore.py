@@ -10,7 +10,6 @@ a target, :func:`restore` returns the checkpoint's contents as nested dicts of a
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from ckpt.checkpoint.inspect import ObjectNode, object_graph
 from ckpt.checkpoint.keys import OBJECT_GRAPH_PROTO_KEY, checkpoint_key
+from ckpt.checkpoint.restore import breadth_first_tree
 from ckpt.checkpoint.saver import CheckpointableSaver, CheckpointOptions, Status
 from ckpt.errors import CheckpointAssertionError, TensorNotFoundError
 from ckpt.jax.adapter import build
@@ -218,15 +218,11 @@ _EMPTY = object()
 def _from_graph(reader: CheckpointReader, nodes: list[ObjectNode], name: list[str]) -> Any:
     # TF names an object by its shortest (breadth-first) path; other edges to it are skipped.
     tree_children: list[dict[str, int]] = [{} for _ in nodes]
-    seen = {0}
-    queue = deque([0])
-    while queue:
-        node = queue.popleft()
-        for local_name, child in nodes[node].children:
-            if child not in seen:
-                seen.add(child)
-                tree_children[node][local_name] = child
-                queue.append(child)
+    edges = breadth_first_tree(
+        len(nodes), lambda node: [(child, name) for name, child in nodes[node].children]
+    )
+    for child, (parent, local_name) in edges:
+        tree_children[parent][local_name] = child
 
     start = 0
     for part in name:
