@@ -559,10 +559,15 @@ class BundleReader:
 
         return release
 
-    def _verify(self, entry: BundleEntry, raw: np.ndarray) -> None:
-        # Every read checks again, as TF's reader does: the bytes come from the file each
-        # time (mapped pages are dropped after use), so an earlier check proves nothing.
-        computed = mask(parallel.checksum(raw, on_chunk=self._releaser(entry)))
+    def _verify(self, entry: BundleEntry, raw: np.ndarray, *, release: bool = True) -> None:
+        """Check ``raw`` against the entry's CRC32C; ``release`` drops its pages as it goes
+        (a view handed to the caller keeps them mapped instead).
+
+        Every read checks again, as TF's reader does: the bytes come from the file each time
+        (mapped pages are dropped after use), so an earlier check proves nothing.
+        """
+        releaser = self._releaser(entry) if release else None
+        computed = mask(parallel.checksum(raw, on_chunk=releaser))
         if computed != entry.crc32c:
             raise self._checksum_error(entry, computed)
 
@@ -801,9 +806,7 @@ class BundleReader:
         assert entry.dtype.numpy is not None
         raw = self._raw_bytes(entry)
         if verify:
-            computed = mask(parallel.checksum(raw))
-            if computed != entry.crc32c:
-                raise self._checksum_error(entry, computed)
+            self._verify(entry, raw, release=False)
         return raw.view(entry.dtype.numpy).reshape(entry.shape)
 
     def verify_tensor(self, key: str) -> None:
